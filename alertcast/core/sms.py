@@ -250,22 +250,48 @@ def _capacities(encoding: Encoding) -> tuple[int, int]:
     return SINGLE_UCS2_UNITS, PART_UCS2_UNITS
 
 
-def _choose_text(text: str, transliterate: bool) -> tuple[str, Encoding]:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    text: str
+    encoding: Encoding
+    units: int
+    pieces: list[str]
+    per_segment: int
+
+
+def _layout(text: str, encoding: Encoding) -> _Layout:
+    costs = _char_costs(text, encoding)
+    units = sum(costs)
+    single, per_part = _capacities(encoding)
+    if units <= single:
+        return _Layout(text, encoding, units, [text], single)
+    return _Layout(text, encoding, units, _split(text, costs, per_part), per_part)
+
+
+def _check_no_lone_surrogates(text: str) -> None:
+    for index, char in enumerate(text):
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            label = _char_label(char)
+            raise ValueError(f"lone surrogate {label} at index {index}: the text is not valid Unicode")
+
+
+def _choose_layout(text: str, transliterate: bool) -> _Layout:
     if is_gsm7(text):
-        return text, "gsm7"
+        return _layout(text, "gsm7")
+    _check_no_lone_surrogates(text)
+    # UCS-2 carries the original faithfully; a half-transliterated text would only be worse.
+    original = _layout(text, "ucs2")
     if transliterate:
         # Imported here because the transliteration rules are built on this module's table.
         from alertcast.core.transliterate import transliterate_to_gsm7
 
         converted = transliterate_to_gsm7(text)
         if is_gsm7(converted):
-            return converted, "gsm7"
-    for index, char in enumerate(text):
-        if 0xD800 <= ord(char) <= 0xDFFF:
-            label = _char_label(char)
-            raise ValueError(f"lone surrogate {label} at index {index}: the text is not valid Unicode")
-    # UCS-2 carries the original faithfully; a half-transliterated text would only be worse.
-    return text, "ucs2"
+            candidate = _layout(converted, "gsm7")
+            # Stand-ins can be longer ("…" is three septets): keep UCS-2 if it needs fewer segments.
+            if len(candidate.pieces) <= len(original.pieces):
+                return candidate
+    return original
 
 
 def plan_sms(text: str, *, transliterate: bool = False) -> SmsPlan:
@@ -273,44 +299,37 @@ def plan_sms(text: str, *, transliterate: bool = False) -> SmsPlan:
 
     GSM 7-bit when every character has a code, else UCS-2. With ``transliterate``, characters that have a
     faithful GSM 7-bit stand-in (see :mod:`alertcast.core.transliterate`) are replaced first, and the text
-    only stays UCS-2 when something still cannot be represented.
+    only stays UCS-2 when something still cannot be represented (or, rarely, when the stand-ins would need
+    more segments than UCS-2 does).
     """
-    chosen, encoding = _choose_text(text, transliterate)
-    costs = _char_costs(chosen, encoding)
-    units = sum(costs)
-    single, per_part = _capacities(encoding)
-    pieces = [chosen] if units <= single else _split(chosen, costs, per_part)
-    if len(pieces) > MAX_PARTS:
+    layout = _choose_layout(text, transliterate)
+    if len(layout.pieces) > MAX_PARTS:
         raise ValueError(
-            f"text needs {len(pieces)} SMS parts ({units} {encoding} units); "
+            f"text needs {len(layout.pieces)} SMS parts ({layout.units} {layout.encoding} units); "
             f"one message can have at most {MAX_PARTS}"
         )
-    parts = tuple(SmsPart(text=piece, payload=_encode_part(piece, encoding)) for piece in pieces)
-    return SmsPlan(text=chosen, encoding=encoding, units=units, parts=parts)
+    encoding = layout.encoding
+    parts = tuple(SmsPart(text=piece, payload=_encode_part(piece, encoding)) for piece in layout.pieces)
+    return SmsPlan(text=layout.text, encoding=layout.encoding, units=layout.units, parts=parts)
 
 
 def sms_stats(text: str, *, transliterate: bool = False) -> SmsStats:
-    """Counts for a composer: characters, encoding, units, segments and room left in the last segment."""
-    chosen, encoding = _choose_text(text, transliterate)
-    costs = _char_costs(chosen, encoding)
-    units = sum(costs)
-    single, per_part = _capacities(encoding)
-    if units <= single:
-        segments, per_segment, last_used = 1, single, units
-    else:
-        pieces = _split(chosen, costs, per_part)
-        segments, per_segment = len(pieces), per_part
-        last_used = sum(_char_costs(pieces[-1], encoding))
+    """Counts for a composer: characters, encoding, units, segments and room left in the last segment.
+
+    Unlike :func:`plan_sms` this never refuses a text for being too long: the composer shows the count.
+    """
+    layout = _choose_layout(text, transliterate)
+    last_used = sum(_char_costs(layout.pieces[-1], layout.encoding))
     forcing: dict[str, None] = {}
-    if encoding == "ucs2":
+    if layout.encoding == "ucs2":
         forcing = dict.fromkeys(char for char in text if gsm7_septets(char) is None)
     return SmsStats(
         chars=len(text),
-        encoding=encoding,
-        units=units,
-        segments=segments,
-        units_left=per_segment - last_used,
-        per_segment=per_segment,
-        transliterated=chosen != text,
+        encoding=layout.encoding,
+        units=layout.units,
+        segments=len(layout.pieces),
+        units_left=layout.per_segment - last_used,
+        per_segment=layout.per_segment,
+        transliterated=layout.text != text,
         ucs2_chars=tuple(forcing),
     )
