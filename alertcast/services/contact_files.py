@@ -1,0 +1,201 @@
+"""Reading address-book files (CSV with a header row, vCard 3.0/4.0) into validated contact records.
+
+A whole-file problem (not UTF-8, empty, binary, neither CSV nor vCard, no usable column) raises
+:class:`ContactFileError` before anything is stored. Row problems are collected per row so the good rows
+still go in; a number that appears twice in one file is reported, never silently merged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alertcast.core.contact_rows import COLUMNS, REACH_COLUMNS, ContactRecord, RowProblem, build_record
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+class ContactFileError(ValueError):
+    """The file as a whole cannot be read as contacts; nothing was imported."""
+
+
+@dataclass
+class ParsedRow:
+    where: str
+    record: ContactRecord
+
+
+@dataclass
+class ParsedFile:
+    kind: str
+    """``csv`` or ``vcard``."""
+    rows: list[ParsedRow] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """File-level remarks that do not reject anything, e.g. unknown columns that were ignored."""
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if not data.strip():
+        raise ContactFileError(f"{path}: the file is empty")
+    if b"\x00" in data[:4096]:
+        raise ContactFileError(
+            f"{path}: this is not a text file (it contains NUL bytes; UTF-16 is not supported)"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ContactFileError(
+            f"{path}: line {line}: byte 0x{data[exc.start]:02X} is not UTF-8; save the file as UTF-8 and retry"
+        ) from None
+
+
+def read_contact_file(path: Path, *, region: str, default_language: str = "en") -> ParsedFile:
+    """Read and validate every row of ``path``; raises ContactFileError for a file that is not contacts."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ContactFileError(f"{path}: {size} bytes is over the {MAX_FILE_BYTES} byte limit")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ContactFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ContactFileError(f"{path}: is a folder, not a contacts file") from None
+    except OSError as exc:
+        raise ContactFileError(f"{path}: cannot read: {exc.strerror}") from None
+    text = _decode(path, data)
+    if text.lstrip().upper().startswith("BEGIN:VCARD"):
+        parsed = _read_vcards(path, text, region=region, default_language=default_language)
+    else:
+        parsed = _read_csv(path, text, region=region, default_language=default_language)
+    _flag_duplicates(parsed)
+    return parsed
+
+
+def _read_csv(path: Path, text: str, *, region: str, default_language: str) -> ParsedFile:
+    sample = text[:8192]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise ContactFileError(f"{path}: not a CSV file with a header row ({exc})") from None
+    names = [h.strip().lower().replace(" ", "_") for h in header]
+    if not set(names) & set(REACH_COLUMNS):
+        raise ContactFileError(
+            f"{path}: line 1: not a contacts file: the header needs a phone, email or apprise column "
+            f"(found: {', '.join(h for h in header if h) or 'nothing'})"
+        )
+    duplicates = sorted({n for n in names if names.count(n) > 1 and n})
+    if duplicates:
+        raise ContactFileError(f"{path}: line 1: column(s) named twice: {', '.join(duplicates)}")
+    parsed = ParsedFile(kind="csv")
+    unknown = [h for h, n in zip(header, names, strict=True) if n and n not in COLUMNS]
+    if unknown:
+        parsed.notes.append(f"ignored unknown column(s): {', '.join(unknown)}")
+    try:
+        for cells in reader:
+            where = f"line {reader.line_num}"
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > len(names):
+                parsed.problems.append(
+                    RowProblem(where, "row", f"{len(cells)} cells but the header has {len(names)} columns")
+                )
+                continue
+            values = dict(zip(names, cells, strict=False))
+            _add(parsed, where, values, region=region, default_language=default_language)
+    except csv.Error as exc:
+        raise ContactFileError(f"{path}: line {reader.line_num}: broken CSV: {exc}") from None
+    return parsed
+
+
+def _add(
+    parsed: ParsedFile, where: str, values: dict[str, str], *, region: str, default_language: str
+) -> None:
+    result = build_record(values, where, region=region, default_language=default_language)
+    if isinstance(result, list):
+        parsed.problems.extend(result)
+    else:
+        parsed.rows.append(ParsedRow(where, result))
+
+
+def _vcard_values(card: object) -> dict[str, str]:
+    """Map one vobject vCard onto the CSV column names, so both formats share one validator."""
+    contents: dict[str, list] = card.contents  # type: ignore[attr-defined]
+
+    def first(key: str) -> str:
+        items = contents.get(key) or []
+        return str(items[0].value).strip() if items else ""
+
+    tel = first("tel")
+    if tel.lower().startswith("tel:"):
+        tel = tel[4:]
+    values = {"name": first("fn"), "phone": tel, "email": first("email"), "language": first("lang")}
+    geo = first("geo")
+    if geo:
+        geo = geo[4:] if geo.lower().startswith("geo:") else geo
+        lat, _, lon = geo.replace(";", ",").partition(",")
+        values["lat"], values["lon"] = lat.strip(), lon.split(";")[0].strip()
+    categories = contents.get("categories") or []
+    values["groups"] = ";".join(str(g) for item in categories for g in item.value)
+    urls = [str(item.value) for item in contents.get("impp", []) + contents.get("x-apprise", [])]
+    values["apprise"] = " ".join(urls)
+    return values
+
+
+def _iter_vcards(path: Path, text: str) -> Iterator[object]:
+    import vobject  # local: only vCard imports pay for it
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield from vobject.readComponents(text, validate=False)
+        except Exception as exc:  # vobject raises ParseError and plain errors alike
+            line = getattr(exc, "lineNumber", None)
+            at = f"line {line}: " if line else ""
+            raise ContactFileError(f"{path}: {at}broken vCard: {exc}") from None
+
+
+def _read_vcards(path: Path, text: str, *, region: str, default_language: str) -> ParsedFile:
+    parsed = ParsedFile(kind="vcard")
+    for index, card in enumerate(_iter_vcards(path, text), start=1):
+        if getattr(card, "name", "").upper() != "VCARD":
+            raise ContactFileError(f"{path}: vCard {index}: expected BEGIN:VCARD, got {card.name}")  # type: ignore[attr-defined]
+        _add(parsed, f"vCard {index}", _vcard_values(card), region=region, default_language=default_language)
+    return parsed
+
+
+def _flag_duplicates(parsed: ParsedFile) -> None:
+    """Keep the first row for a number or address; report the later ones with both places named."""
+    first_seen: dict[tuple[str, str], str] = {}
+    kept: list[ParsedRow] = []
+    for row in parsed.rows:
+        key = ("phone", row.record.phone) if row.record.phone else ("email", row.record.email or "")
+        if key[1] and key in first_seen:
+            parsed.problems.append(
+                RowProblem(row.where, key[0], f"{key[1]} is already on {first_seen[key]} of this file")
+            )
+            continue
+        if key[1]:
+            first_seen[key] = row.where
+        kept.append(row)
+    parsed.rows = kept
+
+
+def to_csv(rows: Iterable[dict[str, object]]) -> str:
+    """Contacts as CSV with the import columns, so an export re-imports unchanged."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    return out.getvalue()

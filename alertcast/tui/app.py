@@ -1,0 +1,64 @@
+"""The Textual console: a thin shell over the services.
+
+The UI thread only draws: anything that touches the store runs in a thread worker and comes back as a
+message, so a slow disk or a busy database never freezes the screen an operator is watching.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Footer, Header, Static
+
+from alertcast.services.context import AppContext
+from alertcast.services.overview import Overview, get_overview
+
+
+class OverviewPanel(Static):
+    """Database in use and what it holds."""
+
+    def show(self, overview: Overview) -> None:
+        self.update(
+            f"[b]Database[/b]  {overview.database}\n\n"
+            f"[b]Contacts[/b]  {overview.contacts:>8,}    [b]Groups[/b]      {overview.groups:>6,}\n"
+            f"[b]Alerts[/b]    {overview.alerts:>8,}    [b]Broadcasts[/b]  {overview.broadcasts:>6,}\n"
+            f"[b]Deliveries[/b] {overview.deliveries:>7,}"
+        )
+
+
+class AlertcastApp(App[None]):
+    """The operator's console."""
+
+    TITLE = "alertcast"
+    SUB_TITLE = "emergency alert broadcast console"
+    CSS_PATH = "alertcast.tcss"
+    BINDINGS = [Binding("q", "quit", "Quit"), Binding("r", "refresh", "Refresh")]
+
+    def __init__(self, ctx: AppContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=True)
+        with Vertical(id="home"):
+            yield OverviewPanel("Loading…", id="overview")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load_overview()
+
+    @work(thread=True, exclusive=True, group="overview")
+    def load_overview(self) -> None:
+        overview = get_overview(self.ctx)
+        self.call_from_thread(self.query_one(OverviewPanel).show, overview)
+
+
+def run_console(ctx: AppContext) -> None:
+    AlertcastApp(ctx).run()
