@@ -1,0 +1,154 @@
+"""Parsers for the text formats inside CAP elements: date-times, coordinates, references, quoted lists.
+
+Validation and model building share these, so a value that validates is exactly the value that gets built.
+Each parser returns the value or a problem sentence; none raises on bad input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from alertcast.core.cap_model import Circle, Point
+
+_DATETIME = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<zone>Z|[+-]\d{2}:\d{2})?"
+)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_QUOTED_OR_BARE = re.compile(r'"([^"]*)"|(\S+)')
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTime:
+    """A parsed CAP date-time; ``problem`` is set when the text is unusable, ``strictness`` when it is
+    readable but breaks CAP 1.2's stricter form (``Z`` zone designator, fractional seconds)."""
+
+    value: datetime | None
+    problem: str | None = None
+    strictness: str | None = None
+
+
+def parse_cap_datetime(text: str) -> ParsedTime:
+    """Read ``2026-03-01T14:30:00-05:00``; a time without a zone is refused, since it names no instant."""
+    match = _DATETIME.fullmatch(text.strip())
+    if match is None:
+        return ParsedTime(None, f"{text!r} is not a date-time like 2026-03-01T14:30:00-05:00")
+    zone = match["zone"]
+    if zone is None:
+        return ParsedTime(None, f"{text!r} has no time zone offset, so it does not name an instant")
+    try:
+        value = datetime.fromisoformat(f"{match['date']}T{match['time']}{match['fraction'] or ''}")
+    except ValueError:
+        return ParsedTime(None, f"{text!r} is not a valid calendar date and time")
+    if zone == "Z":
+        offset = UTC
+    else:
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 14 or minutes > 59:
+            return ParsedTime(None, f"{text!r} has an impossible time zone offset {zone}")
+        sign = -1 if zone[0] == "-" else 1
+        offset = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    strictness = None
+    if zone == "Z":
+        strictness = f"{text!r} uses 'Z'; CAP 1.2 requires a numeric offset (UTC is written -00:00)"
+    elif match["fraction"]:
+        strictness = f"{text!r} has fractional seconds, which CAP 1.2 does not allow"
+    return ParsedTime(value.replace(tzinfo=offset), None, strictness)
+
+
+def _parse_point(token: str) -> Point | str:
+    parts = token.split(",")
+    if len(parts) != 2 or not all(_NUMBER.fullmatch(part) for part in parts):
+        return f"{token!r} is not a 'latitude,longitude' pair"
+    latitude, longitude = float(parts[0]), float(parts[1])
+    if not (math.isfinite(latitude) and -90.0 <= latitude <= 90.0):
+        return f"latitude {parts[0]} in {token!r} is outside -90..90"
+    if not (math.isfinite(longitude) and -180.0 <= longitude <= 180.0):
+        return f"longitude {parts[1]} in {token!r} is outside -180..180"
+    return (latitude, longitude)
+
+
+def normalise_coordinates(text: str) -> str:
+    """Collapse spaces around commas ("45.1, -63.2" -> "45.1,-63.2"), a common producer slip."""
+    return re.sub(r"\s*,\s*", ",", text.strip())
+
+
+def parse_polygon(text: str) -> tuple[tuple[Point, ...], list[str]]:
+    """Points of a polygon and the problems that make it unusable (empty list when it is good)."""
+    tokens = normalise_coordinates(text).split()
+    if not tokens:
+        return (), ["polygon is empty"]
+    points: list[Point] = []
+    problems: list[str] = []
+    for token in tokens:
+        point = _parse_point(token)
+        if isinstance(point, str):
+            problems.append(point)
+        else:
+            points.append(point)
+    if problems:
+        return (), problems[:3]
+    if len(points) < 4:
+        problems.append(f"polygon has {len(points)} points; CAP needs at least 4 (first and last equal)")
+    elif points[0] != points[-1]:
+        problems.append(
+            f"polygon is not closed: first point {tokens[0]} differs from last point {tokens[-1]}"
+        )
+    return tuple(points), problems
+
+
+def parse_circle(text: str) -> tuple[Circle | None, str | None]:
+    """``"lat,lon radius_km"`` -> Circle, or the problem."""
+    tokens = normalise_coordinates(text).split()
+    if not tokens:
+        return None, "circle is empty"
+    center = _parse_point(tokens[0])
+    if isinstance(center, str):
+        return None, center
+    if len(tokens) < 2:
+        return None, f"circle {text.strip()!r} has no radius"
+    if len(tokens) > 2 or not _NUMBER.fullmatch(tokens[1]):
+        return None, f"circle {text.strip()!r} is not 'latitude,longitude radius'"
+    radius = float(tokens[1])
+    if radius < 0 or not math.isfinite(radius):
+        return None, f"circle radius {tokens[1]} is not a distance in kilometres"
+    return Circle(center=center, radius_km=radius), None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedReference:
+    sender: str
+    identifier: str
+    sent: datetime | None
+
+
+def parse_references(text: str) -> tuple[list[ParsedReference], list[str]]:
+    """Whitespace-separated ``sender,identifier,sent`` triples; CAP 1.0 allowed ``sender,identifier``."""
+    references: list[ParsedReference] = []
+    problems: list[str] = []
+    for token in text.split():
+        parts = token.split(",")
+        if len(parts) == 2 and all(parts):
+            references.append(ParsedReference(parts[0], parts[1], None))
+            continue
+        if len(parts) != 3 or not all(parts):
+            problems.append(f"{token!r} is not a 'sender,identifier,sent' triple")
+            continue
+        parsed = parse_cap_datetime(parts[2])
+        if parsed.value is None:
+            problems.append(f"sent time in {token!r}: {parsed.problem}")
+            continue
+        references.append(ParsedReference(parts[0], parts[1], parsed.value))
+    return references, problems
+
+
+def split_quoted_list(text: str) -> tuple[str, ...]:
+    """CAP's space-separated lists (addresses, incidents) where an item with spaces is double-quoted."""
+    return tuple(match[1] if match[1] is not None else match[2] for match in _QUOTED_OR_BARE.finditer(text))
+
+
+def parse_number(text: str) -> float | None:
+    stripped = text.strip()
+    return float(stripped) if _NUMBER.fullmatch(stripped) else None
