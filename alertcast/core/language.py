@@ -26,17 +26,12 @@ def primary_subtag(tag: str | None) -> str:
     return normalise_tag(tag).split("-", 1)[0]
 
 
-def best_language_index(candidates: Sequence[str | None], wanted: str | None) -> int | None:
-    """Index of the candidate tag that best serves a reader of ``wanted``; None only when there are none.
+def matching_language_index(candidates: Sequence[str | None], wanted: str) -> int | None:
+    """Index of the candidate in the same language as ``wanted``, the closest first; None when none is.
 
     Order: exact tag (ignoring case and "_" vs "-"); then the same language with no region ("es" for
-    "es-MX"); then the same language in any region ("es-419" for "es-MX"), the first one given; then the
-    first candidate. A reader with no language gets the first candidate.
+    "es-MX"); then the same language in any region ("es-419" for "es-MX"), the first one given.
     """
-    if not candidates:
-        return None
-    if wanted is None or not wanted.strip():
-        return 0
     normalised = [normalise_tag(candidate) for candidate in candidates]
     target = normalise_tag(wanted)
     if target in normalised:
@@ -47,7 +42,21 @@ def best_language_index(candidates: Sequence[str | None], wanted: str | None) ->
     for index, tag in enumerate(normalised):
         if primary_subtag(tag) == language:
             return index
-    return 0
+    return None
+
+
+def best_language_index(candidates: Sequence[str | None], wanted: str | None) -> int | None:
+    """Index of the candidate that best serves a reader of ``wanted``; None only when there are none.
+
+    The closest match in the reader's language (:func:`matching_language_index`), else the first candidate.
+    A reader with no language gets the first candidate.
+    """
+    if not candidates:
+        return None
+    if wanted is None or not wanted.strip():
+        return 0
+    index = matching_language_index(candidates, wanted)
+    return 0 if index is None else index
 
 
 def pick_info(alert: Alert, language: str | None) -> Info | None:
