@@ -30,7 +30,9 @@ def make_info(**changes: object) -> Info:
         severity="Severe",
         certainty="Observed",
         headline="Flash Flood Warning until 6:30 PM",
-        description="Doppler radar indicated heavy rain.\nFlash flooding is ongoing.\n\nHAZARD...Life threatening.",
+        description=(
+            "Doppler radar indicated heavy rain.\nFlash flooding is ongoing.\n\nHAZARD...Life threatening."
+        ),
         instruction="Move to higher ground now. Do not drive through flooded roads. Act quickly.",
         expires=datetime(2024, 5, 5, 18, 30, tzinfo=PACIFIC),
         sender_name="NWS Sacramento",
@@ -103,8 +105,8 @@ def test_template_errors_name_the_problem_and_place(source: str, message: str) -
         (RenderSettings(shorten_order=("drop:ack",)), "ack field is never dropped"),
         (RenderSettings(shorten_order=("cut:area",)), "must be 'drop:<field>'"),
         (RenderSettings(shorten_order=("drop:areas",)), "unknown field"),
-        (RenderSettings(templates={"*": MessageTemplates(), "es": MessageTemplates(body="{x}")}), "body template "
-         "for language 'es': unknown field"),
+        (RenderSettings(templates={"*": MessageTemplates(), "es": MessageTemplates(body="{x}")}),
+         "body template for language 'es': unknown field"),
     ],
 )  # fmt: skip
 def test_bad_settings_are_refused_when_the_renderer_is_built(
@@ -125,8 +127,9 @@ def test_budget_must_be_a_real_segment_count() -> None:
 def test_alert_that_fits_keeps_every_field_and_the_first_step_drops_the_description() -> None:
     sms = RENDERER.alert_sms(make_alert(), "en", ack_code="7F3")
     assert sms.text == (
-        "Flash Flood Warning until 6:30 PM. Yolo, CA; Sacramento, CA. Move to higher ground now. Do not drive "
-        "through flooded roads. Act quickly. Doppler radar indicated heavy rain. Flash flooding is ongoing. "
+        "Flash Flood Warning until 6:30 PM. Yolo, CA; Sacramento, CA. Move to higher ground now. "
+        "Do not drive through flooded roads. Act quickly. Doppler radar indicated heavy rain. "
+        "Flash flooding is ongoing. "
         "HAZARD...Life threatening. Until 05 May 18:30. https://www.weather.gov/sto - NWS Sacramento. "
         "Reply ACK 7F3."
     )
@@ -265,7 +268,7 @@ def _bare(word: str) -> str:
     return re.sub(r"(\.\.\.|[.,;:])+$", "", word)
 
 
-# --- long form and composed messages ------------------------------------------------------------------------
+# --- long form and composed messages ------------------------------------------------------------
 
 
 def test_long_form_keeps_paragraphs_and_shows_expiry_in_the_chosen_zone() -> None:
@@ -301,7 +304,7 @@ def test_composed_message_picks_the_language_and_keeps_the_budget() -> None:
         RENDERER.composed_sms({"en": "  "}, "en")
 
 
-# --- real alerts ----------------------------------------------------------------------------------------------
+# --- real alerts --------------------------------------------------------------------------------
 
 
 def _documents() -> list[Path]:

@@ -117,10 +117,17 @@ def test_several_areas_overlap_counted_per_area_once_in_total() -> None:
 def test_target_alert_reads_each_distinct_area_once() -> None:
     area = Area("box", polygons=(BOX,))
     infos = tuple(
-        Info(language=language, categories=("Met",), event="Flood", urgency="Immediate", severity="Severe",
-             certainty="Observed", areas=(area,))
+        Info(
+            language=language,
+            categories=("Met",),
+            event="Flood",
+            urgency="Immediate",
+            severity="Severe",
+            certainty="Observed",
+            areas=(area,),
+        )
         for language in ("en", "fr")
-    )  # fmt: skip
+    )
     alert = Alert("id", "sender", datetime(2024, 1, 1, tzinfo=UTC), "Actual", "Alert", "Public", infos=infos)
     result = target_alert(alert, contacts((15, 35), (0, 0)))
     assert (result.ids.tolist(), result.per_area) == ([1], (1,))
@@ -145,7 +152,7 @@ def ray_casting_inside(polygon: list[tuple[float, float]], lat: float, lon: floa
 
 
 def star_polygon(rays: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Vertex i at angle (i + jitter) of n equal sectors: every sector is under 180°, so the ring is simple."""
+    """Vertex i at angle (i + jitter) of n equal sectors: each sector is under 180°, so the ring is simple."""
     sector = 2 * math.pi / len(rays)
     return [
         (5 + radius * math.sin((i + jitter) * sector), -60 + radius * math.cos((i + jitter) * sector))
