@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alertcast.sim.modem_at import SimulatedModem
-from alertcast.sim.modem_commands import ModemSettings
+from alertcast.sim.modem_commands import ModemSettings, StoredMessage
 from alertcast.sim.modem_stats import ModemStatsSnapshot, ReceivedMessage
 
 __all__ = ["ModemBankSimulator", "ModemSettings", "ModemStatsSnapshot", "ReceivedMessage"]
@@ -194,9 +194,9 @@ class ModemBankSimulator:
         """A phone sends ``text`` to the SIM in ``modem``."""
         self._on_loop(lambda: self._modems[modem].inject_sms(sender, text))
 
-    def fail_next(self, modem: int, code: int, count: int = 1) -> None:
-        """The next ``count`` sends on ``modem`` end in ``+CMS ERROR: <code>``."""
-        self._on_loop(lambda: self._modems[modem].fail_codes.extend([code] * count))
+    def fail_next(self, modem: int, code: int, count: int = 1, *, after: int = 0) -> None:
+        """After ``after`` good sends, the next ``count`` sends on ``modem`` end in ``+CMS ERROR: <code>``."""
+        self._on_loop(lambda: self._modems[modem].fail_codes.extend([None] * after + [code] * count))
 
     def fail_fraction(self, modem: int, code: int, fraction: float) -> None:
         """A share of sends on ``modem`` (chosen at random, seeded) end in ``+CMS ERROR: <code>``."""
@@ -213,6 +213,17 @@ class ModemBankSimulator:
     def replug(self, modem: int) -> None:
         """Plug the modem back in: a fresh pty behind the same stable path, the modem freshly powered on."""
         self._on_loop(lambda: self._plug(modem) if modem not in self._ports else None)
+
+    def stored(self, modem: int) -> list[StoredMessage]:
+        """What is in the SIM storage of ``modem`` (copies)."""
+        return self._on_loop(lambda: [replace(item) for item in self._modems[modem].storage.values()])
+
+    def pin_attempts_left(self, modem: int) -> int:
+        return self._on_loop(lambda: self._modems[modem].pin_attempts)
+
+    def busy_modems(self) -> int:
+        """Modems with a send between Ctrl-Z and its answer."""
+        return self._on_loop(lambda: sum(engine.busy for engine in self._modems))
 
     def plugged(self, modem: int) -> bool:
         return self._on_loop(lambda: modem in self._ports)

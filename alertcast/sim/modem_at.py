@@ -49,9 +49,9 @@ class SimulatedModem(SmsCommands):
         self._prompt: tuple[str, int | str, list[bytes]] | None = None
         self._next_mr = rng.randrange(256)
         self._next_concat_reference = rng.randrange(256)
-        self._pin_attempts = 3
+        self.pin_attempts = 3
         self.storage: dict[int, StoredMessage] = {}
-        self.fail_codes: list[int] = []
+        self.fail_codes: list[int | None] = []
         """CMS error codes for the next sends, one each (error injection)."""
         self.fail_fraction: tuple[int, float] | None = None
         self._reset_volatile()
@@ -81,7 +81,7 @@ class SimulatedModem(SmsCommands):
         self.creg_n = 0
         self.csca = self.settings.smsc
         self.sim_state = "SIM PIN" if self.settings.pin else "READY"
-        if self._pin_attempts == 0:
+        if self.pin_attempts == 0:
             self.sim_state = "SIM PUK"
 
     @property
@@ -137,11 +137,12 @@ class SimulatedModem(SmsCommands):
                 if len(self._inbuf) > _MAX_LINE:
                     self._inbuf.clear()
                 return
-            line = bytes(self._inbuf[:end])
+            # In command mode a modem discards Ctrl-Z and ESC (clients send ESC to leave a stale prompt).
+            line = bytes(self._inbuf[:end]).translate(None, b"\x1a\x1b\n")
             del self._inbuf[: end + 1]
             if self.echo:
                 self._emit(line + b"\r")
-            self._execute_line(line.replace(b"\n", b""))
+            self._execute_line(line)
 
     def _take_body(self) -> bool:
         """Collect the message body after ``> ``; False when the terminator has not arrived yet."""
@@ -250,11 +251,11 @@ class SimulatedModem(SmsCommands):
             raise AtError(self.cme(3))
         pin = rest[1:].split(",")[0].strip().strip('"')
         if pin != self.settings.pin:
-            self._pin_attempts -= 1
-            if self._pin_attempts == 0:
+            self.pin_attempts -= 1
+            if self.pin_attempts == 0:
                 self.sim_state = "SIM PUK"
             raise AtError(self.cme(16))
-        self._pin_attempts = 3
+        self.pin_attempts = 3
         self.sim_state = "READY"
         return []
 

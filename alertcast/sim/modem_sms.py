@@ -37,7 +37,7 @@ class SmsCommands:
     settings: ModemSettings
     stats: ModemStats
     storage: dict[int, StoredMessage]
-    fail_codes: list[int]
+    fail_codes: list[int | None]
     fail_fraction: tuple[int, float] | None
     cmgf: int
     cscs: str
