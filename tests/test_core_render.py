@@ -227,7 +227,7 @@ sentences = st.lists(words, min_size=1, max_size=15).map(lambda ws: " ".join(ws)
 texts = st.lists(sentences, max_size=6).map(" ".join)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     headline=st.lists(words, min_size=1, max_size=20).map(" ".join),
     instruction=texts,
@@ -262,6 +262,25 @@ def test_budget_rules_hold_for_any_alert(
     }
     for word in sms.text.split():
         assert _bare(word) in known, word
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    first=st.from_regex(r"[0-9A-Z]{3}", fullmatch=True), second=st.from_regex(r"[0-9A-Z]{3}", fullmatch=True)
+)
+def test_swapping_the_ack_code_equals_rendering_again(first: str, second: str) -> None:
+    alert = make_alert(make_info(severity="Extreme"))
+    rendered = RENDERER.alert_sms(alert, "en", ack_code=first)
+    assert RENDERER.with_ack_code(rendered, second) == RENDERER.alert_sms(alert, "en", ack_code=second)
+
+
+def test_swapping_a_longer_ack_code_reports_the_new_size() -> None:
+    rendered = RENDERER.alert_sms(make_alert(make_info(severity="Extreme")), "en", ack_code="7F3")
+    swapped = RENDERER.with_ack_code(rendered, "X" * 40)
+    assert swapped.text.endswith("Reply ACK " + "X" * 40 + ".")
+    assert (swapped.stats.segments, swapped.fits) == (2, False)
+    with pytest.raises(ValueError, match="without an ack code"):
+        RENDERER.with_ack_code(RENDERER.alert_sms(make_alert(), "en"), "7F3")
 
 
 def _bare(word: str) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from alertcast.core.cap_model import Alert, Info
@@ -291,6 +291,29 @@ class Renderer:
             language=normalise_tag(chosen),
             budget=budget_segments or self.settings.budget.segments_for(severity),
             drill=drill,
+        )
+
+    def with_ack_code(self, rendered: RenderedSms, ack_code: str) -> RenderedSms:
+        """``rendered`` with another recipient's ack code, without rendering again.
+
+        Rendering and fitting take milliseconds; a broadcast to 100,000 people with one code each renders
+        once per language and swaps the code here. With codes of one length and alphabet the result is the
+        same as a fresh render; otherwise ``stats`` and ``fits`` are recomputed and tell the truth.
+        """
+        if not rendered.ack_hint:
+            raise ValueError("this message was rendered without an ack code, so there is none to replace")
+        hint = self._ack_hint(ack_code)
+        head, found, tail = rendered.text.rpartition(rendered.ack_hint)
+        if not found:
+            raise ValueError(f"ack hint {rendered.ack_hint!r} not found in the rendered text")
+        text = plan_sms(head + hint + tail, transliterate=self.settings.transliterate).text
+        stats = sms_stats(text)
+        return replace(
+            rendered,
+            text=text,
+            stats=stats,
+            fits=rendered.fits and stats.segments <= rendered.budget_segments,
+            ack_hint=hint,
         )
 
     def _ack_hint(self, ack_code: str | None) -> str:
