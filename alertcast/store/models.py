@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -187,7 +187,17 @@ class Delivery(SQLModel, table=True):
     """One message to one recipient over one channel kind; the unit the dispatcher claims."""
 
     __table_args__ = (
-        Index("ix_delivery_claim", "state", "priority", "next_attempt_at", "id"),
+        # The claim reads one (state, kind, drill) range in exactly this order and stops at its LIMIT, so
+        # deliveries no route can take (another kind, drill vs live) are never scanned by a claim.
+        Index(
+            "ix_delivery_claim",
+            "state",
+            "channel_kind",
+            "drill",
+            text("priority DESC"),
+            "next_attempt_at",
+            "id",
+        ),
         Index("ix_delivery_broadcast_state", "broadcast_id", "state"),
         Index("ix_delivery_provider", "provider_id"),
         Index("ix_delivery_lease", "state", "lease_expires_at"),
@@ -198,6 +208,8 @@ class Delivery(SQLModel, table=True):
     contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
     address: str
     channel_kind: str = "sms"
+    drill: bool = False
+    """Copied from the broadcast so a claim can pick drill or live work from the index alone."""
     route: str | None = None
     """The route (channel instance) it was handed to, once claimed."""
     language: str = "en"

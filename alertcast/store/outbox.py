@@ -1,0 +1,213 @@
+"""The durable outbox: a broadcast becomes one Delivery row per recipient × channel kind, and engines claim,
+send and record them. The database is the only place a delivery's fate is kept, so any engine can die at
+any instant and another (or the same, restarted) picks up from the rows.
+
+This module creates broadcasts; the rest of the API lives in small modules re-exported here:
+claiming and leases (:mod:`outbox_claim`), recording results and receipts (:mod:`outbox_results`),
+expiry, cancel and housekeeping (:mod:`outbox_admin`), and status/report queries (:mod:`outbox_report`).
+Everything on the hot path is SQLAlchemy Core with batched statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from alertcast.store.models import DeliveryState, utcnow
+from alertcast.store.outbox_admin import (
+    CancelOutcome,
+    cancel_broadcast,
+    expire_due,
+    inactive_broadcasts,
+    mark_done,
+    store_inbound,
+    sweep_cancelled,
+)
+from alertcast.store.outbox_claim import (
+    claim,
+    lease_owners,
+    recover_expired_leases,
+    recover_owners,
+    release_all,
+    renew_leases,
+)
+from alertcast.store.outbox_results import record_results
+from alertcast.store.outbox_tx import AUDIT, BROADCAST, DELIVERY, MESSAGE, bulk_insert
+from alertcast.store.outbox_types import (
+    BroadcastCache,
+    BroadcastInfo,
+    BroadcastSpec,
+    ClaimedDelivery,
+    MessageText,
+    OutboxError,
+    ReceiptRecord,
+    Recipient,
+    RecordSummary,
+    ResultKind,
+    ResultRecord,
+    RetryPolicy,
+)
+
+__all__ = [
+    "BroadcastCache",
+    "BroadcastInfo",
+    "BroadcastSpec",
+    "CancelOutcome",
+    "ClaimedDelivery",
+    "MessageText",
+    "OutboxError",
+    "ReceiptRecord",
+    "Recipient",
+    "RecordSummary",
+    "ResultKind",
+    "ResultRecord",
+    "RetryPolicy",
+    "cancel_broadcast",
+    "claim",
+    "create_broadcast",
+    "expire_due",
+    "inactive_broadcasts",
+    "lease_owners",
+    "mark_done",
+    "record_results",
+    "recover_expired_leases",
+    "recover_owners",
+    "release_all",
+    "renew_leases",
+    "store_inbound",
+    "sweep_cancelled",
+]
+
+
+def _recipient_rows(
+    items: Sequence[Recipient | tuple[int | None, str, str, str]],
+    languages: Mapping[str, object],
+    default: str,
+) -> tuple[list[tuple[int | None, str, str, str]], dict[str, None], int]:
+    """Check every recipient and turn it into a (contact_id, address, kind, language) row, in one pass.
+
+    Returns the rows, the channel kinds in first-seen order, and how many distinct people they reach.
+    """
+    rows: list[tuple[int | None, str, str, str]] = []
+    kinds: dict[str, None] = {}
+    people: set[object] = set()
+    for index, item in enumerate(items):
+        if isinstance(item, Recipient):
+            contact_id, address, kind, language = (
+                item.contact_id,
+                item.address,
+                item.channel_kind,
+                item.language,
+            )
+        else:
+            try:
+                contact_id, address, kind, language = item
+            except (TypeError, ValueError) as exc:
+                raise OutboxError(
+                    f"recipient {index}: expected (contact_id, address, channel_kind, language), got {item!r}"
+                ) from exc
+        if not isinstance(address, str) or not address.strip():
+            raise OutboxError(f"recipient {index}: empty or invalid address {address!r}")
+        if not isinstance(kind, str) or not kind:
+            raise OutboxError(f"recipient {index} ({address}): empty channel kind")
+        if contact_id is not None and (isinstance(contact_id, bool) or not isinstance(contact_id, int)):
+            raise OutboxError(
+                f"recipient {index} ({address}): contact id must be an integer, got {contact_id!r}"
+            )
+        kinds[kind] = None
+        people.add(contact_id if contact_id is not None else address)
+        rows.append((contact_id, address, kind, language if language in languages else default))
+    return rows, kinds, len(people)
+
+
+def _check_spec(spec: BroadcastSpec) -> str:
+    """Refuse a spec that would store an undeliverable broadcast; returns the default language."""
+    if not spec.messages:
+        raise OutboxError("broadcast: no message text given (messages is empty)")
+    for language, message in spec.messages.items():
+        if not isinstance(message, MessageText) or not message.sms_text.strip():
+            raise OutboxError(f"broadcast: message for language {language!r} has no SMS text")
+    default = spec.default_language or next(iter(spec.messages))
+    if default not in spec.messages:
+        raise OutboxError(f"broadcast: default language {default!r} has no message text")
+    if spec.expires_at is not None and spec.expires_at.tzinfo is None:
+        raise OutboxError("broadcast: expires_at must be an aware datetime (UTC)")
+    if not spec.recipients:
+        raise OutboxError("broadcast: no recipients")
+    if isinstance(spec.priority, bool) or not isinstance(spec.priority, int):
+        raise OutboxError(f"broadcast: priority must be an integer, got {spec.priority!r}")
+    return default
+
+
+def create_broadcast(session: Session, spec: BroadcastSpec, *, now: datetime | None = None) -> int:
+    """Store a broadcast, its texts and one QUEUED delivery per recipient; returns the broadcast id.
+
+    Runs in the caller's session transaction (commit it, as ``AppContext.session`` does): either the whole
+    broadcast exists, with every recipient, or nothing does. Deliveries are written with one executemany.
+    """
+    default = _check_spec(spec)
+    at = now or utcnow()
+    rows, kinds, people = _recipient_rows(spec.recipients, spec.messages, default)
+    connection = session.connection()
+    broadcast_id = connection.execute(
+        insert(BROADCAST).values(
+            created_at=at,
+            operator=spec.operator,
+            alert_id=spec.alert_id,
+            title=spec.title,
+            priority=spec.priority,
+            drill=spec.drill,
+            status="active",
+            expires_at=spec.expires_at,
+            ack_requested=spec.ack_requested,
+            ack_code=spec.ack_code,
+            channels=list(spec.channel_kinds or kinds),
+            recipients=people,
+        )
+    ).inserted_primary_key[0]
+    connection.execute(
+        insert(MESSAGE),
+        [
+            {
+                "broadcast_id": broadcast_id,
+                "language": lang,
+                "sms_text": m.sms_text,
+                "title": m.title,
+                "body": m.body,
+            }
+            for lang, m in spec.messages.items()
+        ],
+    )
+    constants = {
+        "broadcast_id": broadcast_id,
+        "drill": spec.drill,
+        "priority": spec.priority,
+        "state": DeliveryState.QUEUED.value,
+        "attempts": 0,
+        "possible_duplicate": False,
+        "step": 0,
+        "queued_at": at,
+        "next_attempt_at": at,
+    }
+    bulk_insert(connection, DELIVERY, ("contact_id", "address", "channel_kind", "language"), rows, constants)
+    connection.execute(
+        insert(AUDIT).values(
+            at=at,
+            actor=spec.operator,
+            action="broadcast.create",
+            subject=f"broadcast:{broadcast_id}",
+            detail={
+                "title": spec.title,
+                "deliveries": len(rows),
+                "recipients": people,
+                "priority": spec.priority,
+                "drill": spec.drill,
+                "channels": list(kinds),
+                "alert_id": spec.alert_id,
+            },
+        )
+    )
+    return int(broadcast_id)
