@@ -3,8 +3,8 @@
 Each failure names the element path and the rule. Errors reject the alert: a value nobody can interpret
 (a time without zone, an open polygon, an Update that does not say what it updates) must not reach people.
 Warnings accept it: the alert is still unambiguous. Rules follow the alert's own CAP version; where 1.0 and
-1.1 differ from 1.2 (optional ``<scope>`` and ``<category>`` in 1.0, its enumerations, ``Z`` time zones)
-the older form is accepted.
+1.1 differ from 1.2 the older form is accepted (1.0: optional ``<scope>`` and ``<category>``, its own
+enumerations, ``Z`` time zones, ``sender,identifier`` references; 1.1: optional ``<mimeType>``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _time(
     if parsed.value is None:
         log.error(f"{path}/{name}", "datetime", f"<{name}> {parsed.problem}")
         return None
-    if parsed.strictness and version == "1.2":
+    if parsed.strictness and version != "1.0":
         log.warn(f"{path}/{name}", "datetime-format", parsed.strictness)
     return parsed.value
 

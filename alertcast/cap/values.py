@@ -23,7 +23,7 @@ _QUOTED_OR_BARE = re.compile(r'"([^"]*)"|(\S+)')
 @dataclass(frozen=True, slots=True)
 class ParsedTime:
     """A parsed CAP date-time; ``problem`` is set when the text is unusable, ``strictness`` when it is
-    readable but breaks CAP 1.2's stricter form (``Z`` zone designator, fractional seconds)."""
+    readable but breaks the stricter form of CAP 1.1 and 1.2 (``Z`` zone designator, fractional seconds)."""
 
     value: datetime | None
     problem: str | None = None
@@ -52,9 +52,9 @@ def parse_cap_datetime(text: str) -> ParsedTime:
         offset = timezone(sign * timedelta(hours=hours, minutes=minutes))
     strictness = None
     if zone == "Z":
-        strictness = f"{text!r} uses 'Z'; CAP 1.2 requires a numeric offset (UTC is written -00:00)"
+        strictness = f"{text!r} uses 'Z'; CAP requires a numeric offset (UTC is written -00:00)"
     elif match["fraction"]:
-        strictness = f"{text!r} has fractional seconds, which CAP 1.2 does not allow"
+        strictness = f"{text!r} has fractional seconds, which CAP does not allow"
     return ParsedTime(value.replace(tzinfo=offset), None, strictness)
 
 
