@@ -135,7 +135,10 @@ moments = st.builds(
 
 
 @given(
-    st.one_of(numbers, st.sampled_from(["ALERTS", "Civil Prot", "112"])), texts, moments, st.integers(0, 255)
+    st.one_of(numbers, st.sampled_from(["ALERTS", "Civil Prot", "112", "Info€[x]", "A"])),
+    texts,
+    moments,
+    st.integers(0, 255),
 )
 def test_deliver_round_trip(sender: str, text: str, moment: datetime, reference: int) -> None:
     pdus = build_deliver_pdus(sender, text, timestamp=moment, reference=reference, smsc="+4915200000")
@@ -202,6 +205,11 @@ def report_with_naive_times() -> None:
     build_status_report_pdu(1, "+1", 0, service_centre_time=naive, discharge_time=naive)
 
 
+def header_longer_than_user_data() -> str:
+    # UDHI set, TP-UDL 6 septets, but the concatenation header alone takes 7 septets (6 octets).
+    return HELLOHELLO_DELIVER.replace("F504", "F544", 1)[:-20] + "06" + "050003010201"
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -216,6 +224,8 @@ def report_with_naive_times() -> None:
         (lambda: submit_to("+46 70"), "digits with an optional leading"),
         (lambda: submit_to("+1", reference=300), "0..255"),
         (report_with_naive_times, "no time zone"),
+        (lambda: decode_deliver_pdu(header_longer_than_user_data()), "longer than TP-UDL 6"),
+        (lambda: build_deliver_pdus("Civil Protection", "x", timestamp=datetime.now(UTC)), "at most 11 fit"),
         (
             lambda: build_deliver_pdu("+1", plan_sms("x"), timestamp=datetime.now(UTC), part=2),
             r"part must be 1\.\.1",

@@ -91,8 +91,13 @@ def encode_address(address: str, *, allow_alphanumeric: bool = False) -> bytes:
     """
     stripped = address.strip().lstrip("+")
     if allow_alphanumeric and not (stripped.isascii() and stripped.isdigit()):
-        packed = pack_septets(gsm7_encode(address))
-        semi_octets = math.ceil(len(address) * 7 / 4)
+        septets = gsm7_encode(address)
+        if len(septets) > 11:
+            raise ValueError(
+                f"alphanumeric address {address!r} is {len(septets)} septets long; at most 11 fit"
+            )
+        packed = pack_septets(septets)
+        semi_octets = math.ceil(len(septets) * 7 / 4)
         return bytes((semi_octets, TOA_ALPHANUMERIC)) + packed
     type_of_address, digits = _split_number(address)
     return bytes((len(digits), type_of_address)) + _digits_to_semi_octets(digits)
@@ -274,6 +279,8 @@ def read_user_data(reader: PduReader, dcs: int, has_header: bool) -> UserData:
     if alphabet == "gsm7":
         header_bits = (len(header) + 1) * 8 if has_header else 0
         header_septets = math.ceil(header_bits / 7)
+        if header_septets > length:
+            raise ValueError(f"user data header ({header_septets} septets) is longer than TP-UDL {length}")
         start = len(header) + 1 if has_header else 0
         payload = unpack_septets(data[start:], length - header_septets, header_septets * 7 - header_bits)
     else:
