@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -79,6 +80,8 @@ class SmscConfig:
     """Ping sessions idle this long; drop those that leave a ping unanswered as long again."""
     http_port: int | None = None
     """Port of the HTTP control on ``host``: None for none, 0 for a free one."""
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    """Serve SMPP over TLS with this server context (the HTTP control stays plain, on 127.0.0.1)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -127,7 +130,9 @@ class SmscSimulator:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
-        self._server = await loop.create_server(lambda: SmppSession(self), config.host, config.port)
+        self._server = await loop.create_server(
+            lambda: SmppSession(self), config.host, config.port, ssl=config.ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._scheduler = loop.create_task(self._release_receipts())
         if config.http_port is not None:
