@@ -52,6 +52,8 @@ class _Field:
 
 
 def _text(element: etree._Element) -> str:
+    if len(element) == 0:  # the usual leaf: no need to walk a subtree
+        return (element.text or "").strip()
     return "".join(element.itertext()).strip()
 
 

@@ -23,6 +23,7 @@ _ATOM_FEED = f"{{{ATOM}}}feed"
 _ATOM_ENTRY = f"{{{ATOM}}}entry"
 _RDF_ROOT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_CAP_ANY = tuple(f"{{{namespace}}}*" for namespace in CAP_VERSIONS)
 
 
 def feed_kind(root: etree._Element) -> str | None:
@@ -55,9 +56,9 @@ def _text(element: etree._Element | None) -> str | None:
 def _cap_summary(entry: etree._Element) -> dict[str, str]:
     """The ``cap:`` extension elements of an index entry, as name -> text (first of each, leaves only)."""
     summary: dict[str, str] = {}
-    for child in entry:
-        namespace, local = split_tag(child.tag)
-        if namespace in CAP_VERSIONS and len(child) == 0 and local not in summary:
+    for child in entry.iterchildren(*_CAP_ANY):
+        local = split_tag(child.tag)[1]
+        if len(child) == 0 and local not in summary:
             summary[local] = (child.text or "").strip()
     return summary
 
@@ -74,8 +75,9 @@ def _read_atom(root: etree._Element, source: str) -> tuple[list[Found], list[Cap
     else:
         entries = [root]
     found: list[Found] = []
-    for entry in entries:
-        location = location_of(entry)
+    feed_location = location_of(root)
+    for index, entry in enumerate(entries):
+        location = f"{feed_location}/entry[{index}]" if entry is not root else feed_location
         warnings = [
             CapIssue(f"{location}/{required}", "feed-metadata", f"ATOM entry has no <{required}>")
             for required in ("id", "title")
@@ -83,7 +85,10 @@ def _read_atom(root: etree._Element, source: str) -> tuple[list[Found], list[Cap
         ]
         alerts = find_alert_elements(entry)
         if alerts:
-            found.extend(FoundAlert(location_of(alert), alert, list(warnings)) for alert in alerts)
+            found.extend(
+                FoundAlert(f"{location}/{location_of(alert, below=entry)}", alert, list(warnings))
+                for alert in alerts
+            )
             continue
         found.append(_link_entry(location, _atom_link(entry), source, entry, warnings))
     return found, feed_warnings

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from alertcast.cap.issues import CapIssue
-from alertcast.cap.namespaces import is_cap_alert_tag, split_tag
+from alertcast.cap.namespaces import CAP_VERSIONS, split_tag
 from alertcast.cap.schema import REPEATABLE_ELEMENTS
 
 FETCHABLE_SCHEMES = ("http", "https")
@@ -39,36 +39,33 @@ class FoundLink:
 Found = FoundAlert | FoundLink
 
 
+_ALERT_TAGS = (*(f"{{{namespace}}}alert" for namespace in CAP_VERSIONS), "alert")
+_ALWAYS_INDEXED = REPEATABLE_ELEMENTS | {"entry", "item", "contentObject"}
+
+
 def find_alert_elements(element: etree._Element) -> list[etree._Element]:
-    """CAP ``<alert>`` elements at or below ``element``, not looking inside an alert once found."""
-    if is_cap_alert_tag(element.tag):
-        return [element]
-    found: list[etree._Element] = []
-    for child in element:
-        if isinstance(child.tag, str):
-            found.extend(find_alert_elements(child))
-    return found
+    """CAP ``<alert>`` elements at or below ``element`` (document order), none nested in another."""
+    found = list(element.iter(*_ALERT_TAGS))
+    if len(found) < 2:
+        return found
+    kept = set(found)
+    return [alert for alert in found if not any(parent in kept for parent in alert.iterancestors())]
 
 
-def location_of(element: etree._Element, stop_at: etree._Element | None = None) -> str:
-    """A readable path from the document root (or ``stop_at``) to ``element``: ``feed/entry[2]/content/alert``."""
+def location_of(element: etree._Element, below: etree._Element | None = None) -> str:
+    """A readable path to ``element`` from the document root, or from just under ``below``:
+    ``feed/entry[2]/content/alert``. Indices count same-named siblings from 0."""
     steps: list[str] = []
     current: etree._Element | None = element
-    while current is not None:
+    while current is not None and current is not below:
         local = split_tag(current.tag)[1]
-        parent = current.getparent()
-        if parent is not None:
-            siblings = [child for child in parent if split_tag(child.tag)[1] == local]
-            if (
-                len(siblings) > 1
-                or local in REPEATABLE_ELEMENTS
-                or local in ("entry", "item", "contentObject")
-            ):
-                local = f"{local}[{siblings.index(current)}]"
+        if current.getparent() is not None:
+            same_name = f"{{*}}{local}"  # any namespace: the path shows local names only
+            before = sum(1 for _ in current.itersiblings(same_name, preceding=True))
+            if before or local in _ALWAYS_INDEXED or next(current.itersiblings(same_name), None) is not None:
+                local = f"{local}[{before}]"
         steps.append(local)
-        if current is stop_at:
-            break
-        current = parent
+        current = current.getparent()
     return "/".join(reversed(steps))
 
 

@@ -6,6 +6,7 @@ Each parser returns the value or a problem sentence; none raises on bad input.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ _DATETIME = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<zone>Z|[+-]\d{2}:\d{2})?"
 )
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_PAIR = re.compile(rf"({_NUMBER.pattern}),({_NUMBER.pattern})")
 _QUOTED_OR_BARE = re.compile(r'"([^"]*)"|(\S+)')
 
 
@@ -59,14 +61,14 @@ def parse_cap_datetime(text: str) -> ParsedTime:
 
 
 def _parse_point(token: str) -> Point | str:
-    parts = token.split(",")
-    if len(parts) != 2 or not all(_NUMBER.fullmatch(part) for part in parts):
+    match = _PAIR.fullmatch(token)
+    if match is None:
         return f"{token!r} is not a 'latitude,longitude' pair"
-    latitude, longitude = float(parts[0]), float(parts[1])
-    if not (math.isfinite(latitude) and -90.0 <= latitude <= 90.0):
-        return f"latitude {parts[0]} in {token!r} is outside -90..90"
-    if not (math.isfinite(longitude) and -180.0 <= longitude <= 180.0):
-        return f"longitude {parts[1]} in {token!r} is outside -180..180"
+    latitude, longitude = float(match[1]), float(match[2])
+    if not -90.0 <= latitude <= 90.0:
+        return f"latitude {match[1]} in {token!r} is outside -90..90"
+    if not -180.0 <= longitude <= 180.0:
+        return f"longitude {match[2]} in {token!r} is outside -180..180"
     return (latitude, longitude)
 
 
@@ -75,11 +77,15 @@ def normalise_coordinates(text: str) -> str:
     return re.sub(r"\s*,\s*", ",", text.strip())
 
 
-def parse_polygon(text: str) -> tuple[tuple[Point, ...], list[str]]:
-    """Points of a polygon and the problems that make it unusable (empty list when it is good)."""
+@functools.lru_cache(maxsize=64)
+def parse_polygon(text: str) -> tuple[tuple[Point, ...], tuple[str, ...]]:
+    """Points of a polygon and the problems that make it unusable (empty when it is good).
+
+    Cached because validation and model building both read every polygon, and national polygons run
+    to thousands of points."""
     tokens = normalise_coordinates(text).split()
     if not tokens:
-        return (), ["polygon is empty"]
+        return (), ("polygon is empty",)
     points: list[Point] = []
     problems: list[str] = []
     for token in tokens:
@@ -89,14 +95,14 @@ def parse_polygon(text: str) -> tuple[tuple[Point, ...], list[str]]:
         else:
             points.append(point)
     if problems:
-        return (), problems[:3]
+        return (), tuple(problems[:3])
     if len(points) < 4:
         problems.append(f"polygon has {len(points)} points; CAP needs at least 4 (first and last equal)")
     elif points[0] != points[-1]:
         problems.append(
             f"polygon is not closed: first point {tokens[0]} differs from last point {tokens[-1]}"
         )
-    return tuple(points), problems
+    return tuple(points), tuple(problems)
 
 
 def parse_circle(text: str) -> tuple[Circle | None, str | None]:
