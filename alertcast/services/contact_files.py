@@ -23,7 +23,7 @@ class ContactFileError(ValueError):
     """The file as a whole cannot be read as contacts; nothing was imported."""
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedRow:
     where: str
     record: ContactRecord

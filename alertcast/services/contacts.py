@@ -21,6 +21,8 @@ from alertcast.services.contact_files import ParsedFile, read_contact_file, to_c
 from alertcast.services.context import AppContext
 from alertcast.store.models import Contact, ContactGroup, GroupMember, utcnow
 
+_CHUNK = 5000
+"""Rows per insert statement: bounds memory on large files without costing round trips."""
 _FIELDS = ("name", "phone", "email", "language", "lat", "lon", "apprise_urls", "geocodes", "opted_out")
 
 
@@ -148,7 +150,7 @@ def import_contacts(
             if email:
                 by_email.setdefault(email, cid)
         claimed: dict[int, str] = {}
-        inserts: list[tuple[ContactRecord, dict[str, object]]] = []
+        inserts: list[ContactRecord] = []
         updates: list[dict[str, object]] = []
         row_ids: list[tuple[ContactRecord, int | None]] = []
         now = utcnow()
@@ -162,26 +164,29 @@ def import_contacts(
                     RowProblem(row.where, "phone", f"matches the same stored contact as {claimed[cid]}")
                 )
                 continue
-            values = _values(rec)
             if cid is None:
-                inserts.append((rec, values | {"created_at": now, "updated_at": now}))
+                inserts.append(rec)
                 row_ids.append((rec, None))
                 continue
             claimed[cid] = row.where
             row_ids.append((rec, cid))
+            values = _values(rec)
             if tuple(values[f] for f in _FIELDS) == current[cid]:
                 report.unchanged += 1
             else:
                 updates.append({"id": cid, **values, "updated_at": now})
         if updates:
-            session.execute(update(Contact), updates)
+            session.execute(update(Contact), updates)  # ORM bulk UPDATE by primary key: one executemany
             report.updated = len(updates)
         new_ids: list[int] = []
+        stamps = {"created_at": now, "updated_at": now}
         if inserts:
-            result = session.execute(
-                insert(Contact).returning(Contact.id, sort_by_parameter_order=True), [v for _, v in inserts]
-            )
-            new_ids = list(result.scalars())
+            # Core, not the ORM bulk path: the ORM splices RETURNING batches quadratically.
+            table = Contact.__table__
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            for start in range(0, len(inserts), _CHUNK):
+                chunk = [_values(rec) | stamps for rec in inserts[start : start + _CHUNK]]
+                new_ids.extend(session.connection().execute(statement, chunk).scalars())
             report.added = len(new_ids)
         fresh = iter(new_ids)
         resolved = [(rec, cid if cid is not None else next(fresh)) for rec, cid in row_ids]
@@ -201,7 +206,7 @@ def import_contacts(
             )
             new = [{"group_id": ids[n], "contact_id": c} for n, c in memberships if (ids[n], c) not in have]
             if new:
-                session.execute(insert(GroupMember), new)
+                session.connection().execute(insert(GroupMember.__table__), new)
             report.memberships_added = len(new)
         audit(
             session,
