@@ -163,6 +163,14 @@ def test_windows_1252_and_utf8_bom_and_utf16_alerts_are_accepted() -> None:
         assert result.alerts[0].infos[0].event == "Sturmwarnung – Böen"
 
 
+def test_whitespace_before_the_xml_declaration_is_tolerated() -> None:
+    result = read_cap(
+        b"\r\n  " + ('<?xml version="1.0" encoding="UTF-8"?>' + alert_text()).encode(), source="ws"
+    )
+    assert result.accepted, result.problems()
+    assert refusal_rule(b"\n<!DOCTYPE a><a/>") == "doctype"
+
+
 def test_guard_raises_a_typed_error_and_rejects_text_input() -> None:
     with pytest.raises(CapRefused) as refused:
         guard_document(XXE)

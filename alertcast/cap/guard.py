@@ -39,6 +39,7 @@ _UNMARKED_STARTS: tuple[tuple[bytes, str], ...] = (
 )
 _EBCDIC_START = b"\x4c\x6f\xa7\x94"
 _XML_WHITESPACE = " \t\r\n"
+_ASCII_WHITESPACE = (b" ", b"\t", b"\r", b"\n")
 
 
 class CapRefused(Exception):
@@ -96,6 +97,9 @@ def guard_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Guarde
         )
     if not data.strip():
         raise CapRefused("empty", "document is empty")
+    if data[:1] in _ASCII_WHITESPACE:
+        # Servers often emit a newline before "<?xml", which XML forbids; it is transport noise, not content.
+        data = data.lstrip(b" \t\r\n")
     prolog_text = _decode_for_prolog_scan(data)
     _check_prolog(prolog_text)
     root = _parse(data)
