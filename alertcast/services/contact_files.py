@@ -179,7 +179,13 @@ def _flag_duplicates(parsed: ParsedFile) -> None:
     first_seen: dict[tuple[str, str], str] = {}
     kept: list[ParsedRow] = []
     for row in parsed.rows:
-        key = ("phone", row.record.phone) if row.record.phone else ("email", row.record.email or "")
+        rec = row.record
+        if rec.phone:
+            key = ("phone", rec.phone)
+        elif rec.email:
+            key = ("email", rec.email)
+        else:
+            key = ("apprise", rec.apprise_urls[0] if rec.apprise_urls else "")
         if key[1] and key in first_seen:
             parsed.problems.append(
                 RowProblem(row.where, key[0], f"{key[1]} is already on {first_seen[key]} of this file")

@@ -1,6 +1,6 @@
 """Contacts and groups: import, list, export, membership, opt-out.
 
-Import is an upsert keyed by phone, then e-mail: re-importing a file changes nothing, a changed row
+Import is an upsert keyed by phone, then e-mail (then, for contacts with neither, their Apprise URL): re-importing a file changes nothing, a changed row
 updates its contact, and group membership from a file only ever adds (removing someone from an emergency
 list is a deliberate act: ``groups remove``). Rows are written in a few bulk statements so a 100,000-row
 file imports in seconds, in one transaction: a failure stores nothing.
@@ -141,6 +141,7 @@ def import_contacts(
     with ctx.session() as session:
         by_phone: dict[str, int] = {}
         by_email: dict[str, int] = {}
+        by_url: dict[str, int] = {}
         current: dict[int, tuple[object, ...]] = {}
         for cid, *values in session.execute(select(Contact.id, *(getattr(Contact, f) for f in _FIELDS))):
             current[cid] = tuple(values)
@@ -149,6 +150,8 @@ def import_contacts(
                 by_phone[phone] = cid
             if email:
                 by_email.setdefault(email, cid)
+            for url in values[6]:
+                by_url.setdefault(url, cid)
         claimed: dict[int, str] = {}
         inserts: list[ContactRecord] = []
         updates: list[dict[str, object]] = []
@@ -159,6 +162,8 @@ def import_contacts(
             cid = by_phone.get(rec.phone) if rec.phone else None
             if cid is None and rec.email:
                 cid = by_email.get(rec.email)
+            if cid is None and not rec.phone and not rec.email:
+                cid = next((by_url[u] for u in rec.apprise_urls if u in by_url), None)
             if cid is not None and cid in claimed:
                 report.rejected.append(
                     RowProblem(row.where, "phone", f"matches the same stored contact as {claimed[cid]}")
@@ -208,6 +213,7 @@ def import_contacts(
             if new:
                 session.connection().execute(insert(GroupMember.__table__), new)
             report.memberships_added = len(new)
+        report.rejected.sort(key=lambda p: int(p.where.rsplit(" ", 1)[-1]))
         audit(
             session,
             ctx.config.operator,
