@@ -87,7 +87,7 @@ def test_cap10_document_is_read_with_cap10_rules() -> None:
     assert parsed.version == "1.0" and parsed.scope == "Public"
     assert parsed.infos[0].categories == () and parsed.infos[0].certainty == "Likely"
     assert parsed.infos[0].areas[0].geocodes[0].value == "006037"
-    assert sorted(warning_rules(result)) == ["cap10", "scope-missing"]
+    assert sorted(warning_rules(result)) == ["cap10", "datetime-format", "scope-missing"]
 
 
 def test_wrapper_root_holding_several_alerts() -> None:

@@ -32,6 +32,7 @@ from alertcast.cap.validate import validate_alert
 logger = logging.getLogger(__name__)
 
 _SCHEMA_FINDINGS_SHOWN = 3
+_NOT_EXPLAINING = frozenset({"cap10"})  # says "old version", not which element deviates
 
 
 def read_cap(data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> CapReadResult:
@@ -83,14 +84,14 @@ def _read_found(item: Found) -> CapEntry:
             errors=tuple(item.errors),
         )
     try:
-        return read_alert_element(item.element, item.location, item.warnings)
+        return _read_alert_element(item.element, item.location, item.warnings)
     except Exception as error:  # keep the other alerts of the document; this one is reported
         logger.exception("unexpected failure reading CAP alert at %s", item.location)
         failure = CapIssue("alert", "internal-error", f"could not be read ({type(error).__name__}: {error})")
         return CapEntry(location=item.location, errors=(failure,))
 
 
-def read_alert_element(
+def _read_alert_element(
     element: etree._Element, location: str, warnings: list[CapIssue] | None = None
 ) -> CapEntry:
     """Tolerant read, rule checks and schema verdict for one ``<alert>`` element."""
@@ -105,7 +106,7 @@ def read_alert_element(
 
 def _note_schema_deviations(element: etree._Element, version: str, log: IssueLog) -> None:
     """Warn about schema failures no earlier warning already explains, so none passes unmentioned."""
-    explained = [issue.path for issue in log.warnings if issue.rule != "signature-not-verified"]
+    explained = [issue.path for issue in log.warnings if issue.rule not in _NOT_EXPLAINING]
     unexplained = [
         finding
         for finding in schema_findings(element, version)

@@ -4,7 +4,7 @@ Each failure names the element path and the rule. Errors reject the alert: a val
 (a time without zone, an open polygon, an Update that does not say what it updates) must not reach people.
 Warnings accept it: the alert is still unambiguous. Rules follow the alert's own CAP version; where 1.0 and
 1.1 differ from 1.2 the older form is accepted (1.0: optional ``<scope>`` and ``<category>``, its own
-enumerations, ``Z`` time zones, ``sender,identifier`` references; 1.1: optional ``<mimeType>``).
+enumerations, ``sender,identifier`` references; 1.1: optional ``<mimeType>``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def validate_alert(raw: RawAlert, log: IssueLog) -> None:
                 "no-spaces-or-commas",
                 f"<{name}> {value!r} contains a space, comma or reserved character (< &)",
             )
-    sent = _time(log, path, "sent", raw.sent, raw.version, required=True)
+    sent = _time(log, path, "sent", raw.sent, required=True)
     _enumerated(log, f"{path}/status", "status", raw.status, raw.version, required=True)
     msg_type = _enumerated(log, f"{path}/msgType", "msgType", raw.msg_type, raw.version, required=True)
     scope = _check_scope(log, raw)
@@ -71,7 +71,7 @@ def _require(log: IssueLog, path: str, name: str, value: str | None) -> bool:
 
 
 def _time(
-    log: IssueLog, path: str, name: str, text: str | None, version: str, *, required: bool = False
+    log: IssueLog, path: str, name: str, text: str | None, *, required: bool = False
 ) -> datetime | None:
     if text is None and not required:
         return None
@@ -81,7 +81,7 @@ def _time(
     if parsed.value is None:
         log.error(f"{path}/{name}", "datetime", f"<{name}> {parsed.problem}")
         return None
-    if parsed.strictness and version != "1.0":
+    if parsed.strictness:
         log.warn(f"{path}/{name}", "datetime-format", parsed.strictness)
     return parsed.value
 
@@ -158,9 +158,9 @@ def _validate_info(log: IssueLog, path: str, info: RawInfo, version: str, sent: 
     _require(log, path, "event", info.event)
     for element in ("urgency", "severity", "certainty"):
         _enumerated(log, f"{path}/{element}", element, getattr(info, element), version, required=True)
-    _time(log, path, "effective", info.effective, version)
-    _time(log, path, "onset", info.onset, version)
-    expires = _time(log, path, "expires", info.expires, version)
+    _time(log, path, "effective", info.effective)
+    _time(log, path, "onset", info.onset)
+    expires = _time(log, path, "expires", info.expires)
     if expires is not None and sent is not None and expires <= sent:
         # Issuers end a warning this way (an Update saying "all clear", expiring at once). Accepted so it
         # can still supersede what it references; eligibility keeps an expired alert off the air.
