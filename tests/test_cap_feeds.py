@@ -312,6 +312,28 @@ async def test_failed_links_and_refused_deliveries_are_retried_on_the_next_poll(
     )
 
 
+async def test_unchanged_feed_without_validators_is_not_delivered_twice(site: Site) -> None:
+    drill = (SAMPLES / "05-evacuation-drill-exercise.xml").read_text(encoding="utf-8").split("?>", 1)[1]
+    embedded = atom(f"<content>{drill}</content>")
+    feed = site.serve("/plain.atom", Route(embedded))
+    collector = Collector()
+    async with CapFetcher(trust_env=False) as fetcher:
+        poller = FeedPoller([feed], collector, fetcher=fetcher)
+        outcomes = [await poller.poll(feed) for _ in range(2)]
+        site.routes["/plain.atom"] = Route(embedded.replace(b"VB-EX-2026-0005", b"VB-EX-2026-0099"))
+        outcomes.append(await poller.poll(feed))
+    assert [(outcome.not_modified, outcome.delivered) for outcome in outcomes] == [
+        (False, 1),
+        (True, 0),
+        (False, 1),
+    ]
+    assert site.hits["/plain.atom"] == 3
+    assert [read_cap(d.data, source=d.source).alerts[0].identifier for d in collector.documents] == [
+        "VB-EX-2026-0005",
+        "VB-EX-2026-0099",
+    ]
+
+
 @needs_corpus
 async def test_corpus_feeds_and_linked_corpus_alerts_over_http(site: Site) -> None:
     for folder in ("feeds", "cap12", "signed"):

@@ -2,7 +2,8 @@
 
 Each feed has its own schedule: polled every ``interval`` seconds with a conditional request, and after a
 failure (unreachable, HTTP error, a body that is not CAP or a feed) retried with exponential backoff up to
-``max_backoff``. One feed failing never delays or stops another. A document that embeds alerts is handed
+``max_backoff``. One feed failing never delays or stops another. A body identical to the last one counts as
+unchanged, for servers that ignore conditional requests. A document that embeds alerts is handed
 to the sink as a whole; for an index feed each new linked CAP document is fetched and handed on, once.
 A link that fails is retried on the next poll even if the index itself is unchanged (304).
 Nothing is stored here: the sink decides.
@@ -11,6 +12,7 @@ Nothing is stored here: the sink decides.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -42,6 +44,7 @@ class _FeedState:
     delivered_links: set[str] = field(default_factory=set)
     pending_links: list[str] = field(default_factory=list)
     last_outcome: FeedPollOutcome | None = None
+    digest: bytes | None = None
 
 
 def follow_every_link(url: str) -> bool:
@@ -130,7 +133,9 @@ class FeedPoller:
             return FeedPollOutcome(state.url, ok=False, error=error.reason)
         delivered = 0
         skipped: list[str] = []
-        if not fetched.not_modified and fetched.data is not None:
+        digest = hashlib.sha256(fetched.data).digest() if fetched.data is not None else state.digest
+        unchanged = fetched.not_modified or digest == state.digest  # servers without ETag resend the same
+        if not unchanged and fetched.data is not None:
             result = read_cap(fetched.data, source=fetched.url, max_bytes=self._fetcher.max_bytes)
             if result.refusal is not None:
                 return FeedPollOutcome(
@@ -146,10 +151,11 @@ class FeedPoller:
             state.delivered_links &= set(result.links)  # forget links the index no longer lists
         links_delivered, failed = await self._fetch_links(state)
         state.validators = fetched.validators
+        state.digest = digest
         return FeedPollOutcome(
             state.url,
             ok=True,
-            not_modified=fetched.not_modified,
+            not_modified=unchanged,
             delivered=delivered + links_delivered,
             failed_links=tuple(failed),
             skipped_links=tuple(skipped),
