@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from alertcast.cap import read_cap
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alertcast.cap import CapIssue, CapReadResult, read_cap
 from alertcast.cap.guard import CapRefused, guard_document
 
 ALERT = """<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
@@ -177,3 +181,29 @@ def test_guard_raises_a_typed_error_and_rejects_text_input() -> None:
     assert refused.value.issue.rule == "doctype"
     with pytest.raises(TypeError):
         read_cap(alert_text(), source="str")  # type: ignore[arg-type]
+
+
+SAMPLE_BYTES = (
+    Path(__file__).resolve().parents[1] / "sample_alerts" / "04-chlorine-release-shelter.xml"
+).read_bytes()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_escape_as_an_exception(data: bytes) -> None:
+    result = read_cap(data, source="fuzz")
+    assert "internal-error" not in {issue.rule for issue in _all_issues(result)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, len(SAMPLE_BYTES)), st.integers(0, 40), st.binary(max_size=12))
+def test_damaged_alerts_are_rejected_or_read_never_crash(start: int, length: int, junk: bytes) -> None:
+    damaged = SAMPLE_BYTES[:start] + junk + SAMPLE_BYTES[start + length :]
+    result = read_cap(damaged, source="fuzz")
+    assert "internal-error" not in {issue.rule for issue in _all_issues(result)}
+    assert result.refusal is not None or result.entries
+
+
+def _all_issues(result: CapReadResult) -> list[CapIssue]:
+    issues = [result.refusal] if result.refusal else []
+    return issues + [issue for entry in result.entries for issue in (*entry.errors, *entry.warnings)]
