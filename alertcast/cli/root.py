@@ -92,8 +92,9 @@ def cli(ctx: click.Context, config_path: str | None, db_url: str | None) -> None
 
 
 def _register() -> None:
-    from alertcast.cli import contacts, demo
+    from alertcast.cli import contacts, demo, ingest
 
+    cli.add_command(ingest.ingest)
     cli.add_command(contacts.contacts)
     cli.add_command(contacts.groups)
     cli.add_command(demo.demo)
