@@ -156,6 +156,13 @@ def test_unknown_elements_are_named_and_skipped() -> None:
     assert (warning.path, warning.rule) == ("alert/reference", "unknown-element")
 
 
+def test_elements_from_another_cap_namespace_are_named_and_skipped() -> None:
+    body = HEADER + f'<note xmlns="{CAP11}">old</note>' + INFO.format(resource="")
+    result = read(alert(body=body))
+    assert result.accepted and result.alerts[0].note is None
+    assert [(w.path, w.rule) for w in result.entries[0].warnings] == [("alert/note", "unknown-element")]
+
+
 def test_schema_deviations_no_rule_explains_are_still_reported() -> None:
     extension = '<ext:priority xmlns:ext="urn:example:extension">high</ext:priority>'
     body = HEADER.replace("<status>", extension + "<status>") + INFO.format(resource="")

@@ -124,6 +124,13 @@ class _AlertReader:
                 "missing-namespace",
                 f"<{local}> has no namespace inside a CAP element; read anyway",
             )
+        elif namespace in CAP_VERSIONS:
+            self.log.warn(
+                f"{path}/{local}",
+                "unknown-element",
+                f"<{local}> is in the CAP {CAP_VERSIONS[namespace]} namespace inside a CAP {self.version} "
+                "alert; ignored",
+            )
 
     def _check_order(self, path: str, seen: list[str], order: tuple[str, ...]) -> None:
         rank = {name: position for position, name in enumerate(order)}
