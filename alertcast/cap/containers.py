@@ -22,7 +22,7 @@ def read_edxl(root: etree._Element, source: str) -> list[Found]:
     found: list[Found] = []
     for content_object in root.iter(f"{{{EDXL_DE}}}contentObject"):
         for embedded in content_object.iter(f"{{{EDXL_DE}}}embeddedXMLContent"):
-            alerts = find_alert_elements_below(embedded)
+            alerts = find_alert_elements(embedded)
             warnings = []
             if len(alerts) > 1:
                 warnings.append(
@@ -48,16 +48,8 @@ def read_edxl(root: etree._Element, source: str) -> list[Found]:
     return found
 
 
-def find_alert_elements_below(element: etree._Element) -> list[etree._Element]:
-    alerts: list[etree._Element] = []
-    for child in element:
-        if isinstance(child.tag, str):
-            alerts.extend(find_alert_elements(child))
-    return alerts
-
-
 def read_wrapper(root: etree._Element) -> list[Found]:
-    alerts = find_alert_elements_below(root)
+    alerts = find_alert_elements(root)
     namespace, local = split_tag(root.tag)
     if not alerts:
         shown = f"{{{namespace}}}{local}" if namespace else local
