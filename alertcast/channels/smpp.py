@@ -30,7 +30,8 @@ from alertcast.channels.base import (
     SendResult,
 )
 from alertcast.channels.smpp_config import SmppBindConfig
-from alertcast.channels.smpp_link import LinkReport, SmppLink
+from alertcast.channels.smpp_link import SmppLink
+from alertcast.channels.smpp_outgoing import LinkReport
 from alertcast.channels.smpp_receipts import ReceiptMatcher
 
 __all__ = ["SmppBindConfig", "SmppChannel"]

@@ -111,10 +111,6 @@ class SmppConnection:
         self.client.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
         self._buffer.clear()
 
-    def make(self, command: str, **fields: Any) -> Any:
-        """An smpplib PDU; requests take the next sequence number from the link's generator."""
-        return smpp.make_pdu(command, client=self.client, **fields)
-
     def parse(self, raw: bytes) -> Any:
         """An smpplib PDU object for one frame; raises on commands or bodies smpplib cannot read."""
         return smpp.parse_pdu(raw, client=self.client, allow_unknown_opt_params=True)

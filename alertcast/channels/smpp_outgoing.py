@@ -8,13 +8,13 @@ form (see :mod:`smpp_receipts`); RETRY or FAILED as soon as any part fails.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from alertcast.channels.base import OutboundMessage, Outcome, SendResult
+from alertcast.channels.base import InboundMessage, OutboundMessage, Outcome, RouteState, SendResult
 from alertcast.channels.smpp_config import SmppBindConfig
-from alertcast.channels.smpp_receipts import canonical_message_id
+from alertcast.channels.smpp_receipts import RawReceipt, canonical_message_id
 from alertcast.channels.smpp_wire import absolute_time, destination_address, priority_flag, source_address
 from alertcast.core.sms import concat_udh, plan_sms
 
@@ -56,6 +56,24 @@ class Outgoing:
             possible_duplicate=self.sent_any,
             parts=len(self.parts),
         )
+
+
+@dataclass
+class LinkReport:
+    """What one owner-thread wake-up produced, handed to the event loop in one call."""
+
+    results: list[SendResult] = field(default_factory=list)
+    accepted: list[tuple[str, ...]] = field(default_factory=list)
+    """Message ids of every part of each message reported SUBMITTED, first part first."""
+    receipts: list[RawReceipt] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+    state: RouteState | None = None
+    throttled: int = 0
+    reconnects: int = 0
+    finished: bool = False
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
 
 
 def requeue_unsent(message: OutboundMessage, reason: str) -> SendResult:
