@@ -7,6 +7,7 @@ every event in arrival order, so tests can check both outcomes and ordering (a r
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import socket
 import ssl
@@ -35,6 +36,7 @@ from alertcast.channels.smpp_outgoing import prepare
 from alertcast.channels.smpp_rate import AdaptiveRate
 from alertcast.channels.smpp_receipts import RawReceipt, ReceiptMatcher, message_id_forms, parse_receipt
 from alertcast.channels.smpp_wire import (
+    PERMANENT,
     absolute_time,
     describe_status,
     destination_address,
@@ -530,3 +532,12 @@ def test_fast_deliver_sm_leaves_the_unusual_to_smpplib() -> None:
     assert submit_sm_resp_message_id(
         bytes.fromhex("0000001980000004000000000000000730303066343234300000")[:25]
     ) == (b"000f4240")
+
+
+def test_the_documented_permanent_table_is_the_code_table() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "smpp.md").read_text(encoding="utf-8")
+    section = doc.split("### Permanent → FAILED", 1)[1].split("###", 1)[0]
+    documented = {
+        int(code, 16) for code in re.findall(r"^\| ESME_\w+ \(0x([0-9A-F]+)\)", section, re.MULTILINE)
+    }
+    assert documented == PERMANENT
