@@ -92,9 +92,11 @@ def cli(ctx: click.Context, config_path: str | None, db_url: str | None) -> None
 
 
 def _register() -> None:
-    from alertcast.cli import contacts, demo, ingest
+    from alertcast.cli import compose, contacts, demo, ingest
 
     cli.add_command(ingest.ingest)
+    cli.add_command(compose.preview)
+    cli.add_command(compose.send)
     cli.add_command(contacts.contacts)
     cli.add_command(contacts.groups)
     cli.add_command(demo.demo)

@@ -45,10 +45,12 @@ DEFAULT_BODY = (
 )
 DEFAULT_COMPOSED = "[{message} ][- {sender}. ][{ack}.]"
 DEFAULT_SHORTEN_ORDER = (
-    "drop:description", "drop:contact", "drop:web", "trim:instruction", "shorten:area", "shorten:headline",
-    "shorten:sender", "drop:expires", "shorten:instruction", "drop:sender", "drop:area", "drop:instruction",
+    "drop:description", "drop:contact", "drop:web", "trim:instruction", "shorten:sender", "drop:sender",
+    "shorten:area", "drop:expires", "shorten:headline", "shorten:instruction", "drop:area", "drop:instruction",
 )  # fmt: skip
-"""Least important first. The headline is never cut below the event name ("Flash Flood Warning")."""
+"""Least important first. What to do, what and where matter most to a reader; the sender goes before them
+because the SMS's source address already names the authority. The headline is never cut below the event
+name ("Flash Flood Warning")."""
 COMPOSED_SHORTEN_ORDER = ("drop:sender", "shorten:message")
 
 

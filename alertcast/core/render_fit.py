@@ -63,9 +63,17 @@ class Shorter:
         return self.whole if action == "trim" else self.whole + self.words
 
 
+MIN_CUT_WORDS = 3
+"""A cut keeps at least this many words: "Within..." or "A..." tells a reader nothing, and a field that
+cannot be cut to a useful length is better dropped by a later step of the order."""
+
+
 def _word_prefixes(text: str, minimum: str = "") -> list[str]:
     words = text.split()
-    cuts = [" ".join(words[:count]).rstrip(",;:") + ELLIPSIS for count in range(len(words) - 1, 0, -1)]
+    cuts = [
+        " ".join(words[:count]).rstrip(",;:") + ELLIPSIS
+        for count in range(len(words) - 1, MIN_CUT_WORDS - 1, -1)
+    ]
     if not minimum:
         return cuts
     return [cut for cut in cuts if len(cut) > len(minimum) + len(ELLIPSIS)] + [minimum]

@@ -1,0 +1,156 @@
+"""Who gets a broadcast: groups, single contacts and everyone inside an alert's area, deduplicated.
+
+The preview and the send path call the same function so what an operator previews is exactly what is
+sent. Each contact is reached on one channel kind: SMS when they have a phone (and SMS is allowed), else
+Apprise (e-mail address or personal URL); fallback to other channels is the dispatcher's business.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from alertcast.core.cap_json import alert_from_json
+from alertcast.core.contact_rows import normalise_phone
+from alertcast.core.targeting import ContactPoints, GeocodeIndex, target_alert
+from alertcast.store.models import Alert as AlertRow
+from alertcast.store.models import Contact, ContactGroup, GroupMember
+
+SMS, APPRISE = "sms", "apprise"
+
+
+class TargetError(ValueError):
+    """A target that names nothing (unknown group, contact or alert); the message names it."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    groups: tuple[str, ...] = ()
+    contacts: tuple[str, ...] = ()
+    """Phone numbers (any written form), e-mail addresses or contact ids."""
+    area_of: tuple[int, ...] = ()
+    """Alert ids whose areas (polygons, circles, geocodes) select contacts."""
+
+    def empty(self) -> bool:
+        return not (self.groups or self.contacts or self.area_of)
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    contact_id: int
+    name: str
+    address: str
+    channel_kind: str
+    language: str
+
+
+@dataclass
+class RecipientSet:
+    recipients: list[Reach] = field(default_factory=list)
+    per_target: dict[str, int] = field(default_factory=dict)
+    """Contacts selected by each target (``group:fire``, ``contact:+1…``, ``area:3``), before dedup."""
+    opted_out_skipped: int = 0
+    unreachable: list[str] = field(default_factory=list)
+    """Contacts selected but with no address on any allowed channel, by name."""
+
+    def per_channel(self) -> dict[str, int]:
+        return dict(Counter(r.channel_kind for r in self.recipients))
+
+    def per_language(self) -> dict[str, int]:
+        return dict(Counter(r.language for r in self.recipients))
+
+
+def _group_members(session: Session, name: str) -> list[int]:
+    gid = session.execute(select(ContactGroup.id).where(ContactGroup.name == name)).scalar()
+    if gid is None:
+        raise TargetError(f"no group named {name!r}")
+    return list(session.execute(select(GroupMember.contact_id).where(GroupMember.group_id == gid)).scalars())
+
+
+def _contact_id(session: Session, ref: str, region: str) -> int:
+    if ref.isdigit() and len(ref) < 7:
+        if session.get(Contact, int(ref)) is None:
+            raise TargetError(f"no contact with id {ref}")
+        return int(ref)
+    if "@" in ref:
+        cid = session.execute(select(Contact.id).where(Contact.email == ref.lower())).scalar()
+    else:
+        try:
+            phone = normalise_phone(ref, region)
+        except ValueError as exc:
+            raise TargetError(f"contact {ref!r}: {exc}") from None
+        cid = session.execute(select(Contact.id).where(Contact.phone == phone)).scalar()
+    if cid is None:
+        raise TargetError(f"no contact {ref!r}")
+    return cid
+
+
+def _area_members(session: Session, alert_id: int) -> list[int]:
+    row = session.get(AlertRow, alert_id)
+    if row is None:
+        raise TargetError(f"no alert with id {alert_id}")
+    alert = alert_from_json(row.model)
+    located = session.execute(
+        select(Contact.id, Contact.lat, Contact.lon).where(Contact.lat.is_not(None), Contact.lon.is_not(None))
+    ).all()
+    points = ContactPoints.from_rows((cid, lat, lon) for cid, lat, lon in located)
+    tagged = session.execute(select(Contact.id, Contact.geocodes)).all()
+    geocodes = GeocodeIndex.from_tags(
+        {cid: [tuple(tag.split("=", 1)) for tag in tags if "=" in tag] for cid, tags in tagged if tags}
+    )
+    return [int(i) for i in target_alert(alert, points, geocodes).ids]
+
+
+def _reach(contact: Contact, kinds: frozenset[str]) -> tuple[str, str] | None:
+    if SMS in kinds and contact.phone:
+        return SMS, contact.phone
+    if APPRISE in kinds:
+        if contact.email:
+            return APPRISE, contact.email
+        if contact.apprise_urls:
+            return APPRISE, contact.apprise_urls[0]
+    return None
+
+
+def resolve(
+    session: Session,
+    targets: Targets,
+    *,
+    region: str,
+    channel_kinds: Iterable[str] = (SMS, APPRISE),
+    include_opted_out: bool = False,
+) -> RecipientSet:
+    """Every contact the targets select, once, each with the channel and address to reach them on."""
+    result = RecipientSet()
+    chosen: dict[int, None] = {}
+    for name in targets.groups:
+        ids = _group_members(session, name)
+        result.per_target[f"group:{name}"] = len(ids)
+        chosen.update(dict.fromkeys(ids))
+    for ref in targets.contacts:
+        chosen[_contact_id(session, ref, region)] = None
+        result.per_target[f"contact:{ref}"] = 1
+    for alert_id in targets.area_of:
+        ids = _area_members(session, alert_id)
+        result.per_target[f"area:{alert_id}"] = len(ids)
+        chosen.update(dict.fromkeys(ids))
+    kinds = frozenset(channel_kinds)
+    ids = list(chosen)
+    for start in range(0, len(ids), 20_000):
+        batch = ids[start : start + 20_000]
+        contacts = {c.id: c for c in session.execute(select(Contact).where(Contact.id.in_(batch))).scalars()}
+        for cid in batch:
+            contact = contacts[cid]
+            if contact.opted_out and not include_opted_out:
+                result.opted_out_skipped += 1
+                continue
+            reach = _reach(contact, kinds)
+            if reach is None:
+                result.unreachable.append(contact.name)
+                continue
+            result.recipients.append(Reach(cid, contact.name, reach[1], reach[0], contact.language))
+    return result

@@ -1,0 +1,96 @@
+"""Preview and send: the two things an operator does with a composed broadcast.
+
+``send`` writes the broadcast and every delivery in one transaction (the outbox), so a broadcast either
+exists with all its recipients or not at all; the engine picks it up from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from alertcast.services.compose import ComposeError, ComposeRequest, Composition, compose
+from alertcast.services.context import AppContext
+from alertcast.services.recipients import TargetError
+from alertcast.store.outbox import create_broadcast
+from alertcast.store.outbox_types import BroadcastSpec, MessageText, OutboxError, Recipient
+
+SEND_ERRORS: tuple[type[Exception], ...] = (ComposeError, TargetError, OutboxError)
+
+
+def describe(c: Composition) -> dict[str, Any]:
+    """The preview as plain data: per language the exact SMS and long form, and who gets what."""
+    return {
+        "title": c.title,
+        "priority": c.priority.label,
+        "drill": c.drill,
+        "ack_code": c.ack_code,
+        "expires_at": c.expires_at.isoformat() if c.expires_at else None,
+        "alert_id": c.alert_id,
+        "messages": [
+            {
+                "language": m.language,
+                "sms": m.sms.text,
+                "encoding": m.sms.stats.encoding,
+                "characters": m.sms.stats.chars,
+                "segments": m.sms.stats.segments,
+                "budget_segments": m.sms.budget_segments,
+                "fits": m.sms.fits,
+                "shortened": list(m.sms.steps),
+                "title": m.title,
+                "body": m.body,
+                "recipients": sum(1 for lang in c.recipient_language.values() if lang == m.language),
+            }
+            for m in c.messages.values()
+        ],
+        "recipients": {
+            "total": len(c.recipients.recipients),
+            "per_target": c.recipients.per_target,
+            "per_channel": c.recipients.per_channel(),
+            "opted_out_skipped": c.recipients.opted_out_skipped,
+            "unreachable": c.recipients.unreachable,
+        },
+        "warnings": c.warnings,
+    }
+
+
+def preview(ctx: AppContext, request: ComposeRequest, *, now: datetime | None = None) -> dict[str, Any]:
+    with ctx.session() as session:
+        return describe(compose(session, ctx.config, request, now=now))
+
+
+@dataclass(frozen=True)
+class Sent:
+    broadcast_id: int
+    composition: Composition
+
+
+def send(ctx: AppContext, request: ComposeRequest, *, now: datetime | None = None) -> Sent:
+    """Create the broadcast and its deliveries; the engine (``alertcast run``) sends them."""
+    with ctx.session() as session:
+        composition = compose(session, ctx.config, request, now=now)
+        if not composition.recipients.recipients:
+            raise ComposeError("no recipient can be reached on the allowed channels: nothing to send")
+        spec = BroadcastSpec(
+            operator=ctx.config.operator,
+            title=composition.title,
+            messages={
+                lang: MessageText(m.sms.text, title=m.title, body=m.body)
+                for lang, m in composition.messages.items()
+            },
+            recipients=[
+                Recipient(
+                    r.contact_id, r.address, r.channel_kind, composition.recipient_language[r.contact_id]
+                )
+                for r in composition.recipients.recipients
+            ],
+            priority=int(composition.priority),
+            drill=composition.drill,
+            expires_at=composition.expires_at,
+            ack_requested=composition.ack_code is not None,
+            ack_code=composition.ack_code,
+            alert_id=composition.alert_id,
+        )
+        broadcast_id = create_broadcast(session, spec, now=now)
+    return Sent(broadcast_id, composition)
