@@ -56,6 +56,22 @@ def awaiting_receipts(engine: Engine, since: datetime) -> int:
         return int(connection.execute(query).scalar_one())
 
 
+def broadcast_state_counts(engine: Engine, ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per-state delivery counts of these broadcasts (one grouped query)."""
+    found: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if not ids:
+        return found
+    query = (
+        select(_d.broadcast_id, _d.state, func.count())
+        .where(_d.broadcast_id.in_(ids))
+        .group_by(_d.broadcast_id, _d.state)
+    )
+    with engine.connect() as connection:
+        for broadcast_id, state, n in connection.execute(query):
+            found[broadcast_id][state] = n
+    return found
+
+
 @dataclass
 class BroadcastCounts:
     """One broadcast and its deliveries counted by state, by channel kind and by route."""

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Boolean, Connection, Engine, bindparam, func, or_, select, update
 
 from alertcast.store.models import DeliveryState, UTCDateTime, utcnow
-from alertcast.store.outbox_tx import DELIVERY, run_write
+from alertcast.store.outbox_tx import DELIVERY, execute_many, run_write
 from alertcast.store.outbox_types import (
     ReceiptRecord,
     RecordSummary,
@@ -118,7 +118,7 @@ def _apply_results(
             .where(_d.id == bindparam("b_id"), _d.state == S.CLAIMED.value, _d.lease_owner == owner)
             .values(**changes[name])
         )
-        applied += max(0, connection.execute(statement, rows).rowcount)
+        applied += execute_many(connection, statement, rows)
     return applied, len(results) - applied
 
 
@@ -163,10 +163,10 @@ def _apply_receipts(
         if rows:
             statement = (
                 update(DELIVERY)
-                .where(_d.id == bindparam("b_id"), _d.state.in_(open_states))
+                .where(_d.id == bindparam("b_id"), or_(*(_d.state == s for s in open_states)))
                 .values(state=state, final_at=final_at, lease_owner=None, lease_expires_at=None, **extra)
             )
-            connection.execute(statement, rows)
+            execute_many(connection, statement, rows)
     return len(receipts) - len(unmatched), unmatched
 
 
