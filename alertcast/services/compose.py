@@ -22,6 +22,7 @@ from alertcast.core.cap_model import Alert
 from alertcast.core.language import best_language_index, normalise_tag
 from alertcast.core.priority import Priority, alert_priority, parse_priority
 from alertcast.core.render import MessageTemplates, RenderedSms, Renderer, RenderSettings, SmsBudget, is_drill
+from alertcast.core.sms import sms_stats
 from alertcast.services.recipients import APPRISE, SMS, RecipientSet, Targets, resolve
 from alertcast.store.models import Alert as AlertRow
 
@@ -216,4 +217,41 @@ def compose(
         recipients=recipients,
         recipient_language={r.contact_id: recipient_language[r.language] for r in recipients.recipients},
         warnings=warnings,
+    )
+
+
+@dataclass(frozen=True)
+class TextStats:
+    """What the composer shows live under the text box."""
+
+    characters: int
+    encoding: str
+    segments: int
+    left_in_segment: int
+    budget: int
+    transliterated: bool
+    ucs2_characters: tuple[str, ...]
+
+    @property
+    def over_budget(self) -> bool:
+        return self.segments > self.budget
+
+
+def text_stats(
+    config: Config, text: str, *, priority: str | int | None = None, drill: bool = False
+) -> TextStats:
+    """Live counts for a message as it will be sent (drill marker included), cheap enough for every key."""
+    settings = render_settings(config)
+    level = parse_priority(priority) if priority is not None else Priority.HIGH
+    sent = f"{settings.drill_marker}: {text}" if drill else text
+    stats = sms_stats(sent, transliterate=settings.transliterate)
+    budget = settings.budget.segments_for("Extreme" if level >= Priority.CRITICAL else None)
+    return TextStats(
+        stats.chars,
+        stats.encoding,
+        stats.segments,
+        stats.units_left,
+        budget,
+        stats.transliterated,
+        stats.ucs2_chars,
     )

@@ -12,10 +12,11 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from alertcast.services.context import AppContext
 from alertcast.services.overview import Overview, get_overview
+from alertcast.tui.compose_panel import ComposePanel
 
 
 class OverviewPanel(Static):
@@ -36,7 +37,7 @@ class AlertcastApp(App[None]):
     TITLE = "alertcast"
     SUB_TITLE = "emergency alert broadcast console"
     CSS_PATH = "alertcast.tcss"
-    BINDINGS = [Binding("q", "quit", "Quit"), Binding("r", "refresh", "Refresh")]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit"), Binding("f5", "refresh", "Refresh")]
 
     def __init__(self, ctx: AppContext, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -44,14 +45,25 @@ class AlertcastApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=True)
-        with Vertical(id="home"):
-            yield OverviewPanel("Loading…", id="overview")
+        with TabbedContent(initial="tab-overview"):
+            with TabPane("Overview", id="tab-overview"), Vertical(id="home"):
+                yield OverviewPanel("Loading…", id="overview")
+            with TabPane("Compose", id="tab-compose"):
+                yield ComposePanel(self.ctx, id="composer")
         yield Footer()
 
     def on_mount(self) -> None:
         self.action_refresh()
 
     def action_refresh(self) -> None:
+        self.load_overview()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-compose":
+            self.query_one("#message").focus()
+
+    def on_compose_panel_sent(self, message: ComposePanel.Sent) -> None:
+        self.notify(f"Broadcast {message.broadcast_id} queued")
         self.load_overview()
 
     @work(thread=True, exclusive=True, group="overview")
