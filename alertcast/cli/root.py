@@ -92,7 +92,7 @@ def cli(ctx: click.Context, config_path: str | None, db_url: str | None) -> None
 
 
 def _register() -> None:
-    from alertcast.cli import compose, contacts, demo, ingest
+    from alertcast.cli import compose, contacts, demo, engine, ingest
 
     cli.add_command(ingest.ingest)
     cli.add_command(compose.preview)
@@ -100,6 +100,10 @@ def _register() -> None:
     cli.add_command(contacts.contacts)
     cli.add_command(contacts.groups)
     cli.add_command(demo.demo)
+    cli.add_command(engine.run)
+    cli.add_command(engine.status)
+    cli.add_command(engine.report)
+    cli.add_command(engine.cancel)
 
 
 _register()

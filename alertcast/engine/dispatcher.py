@@ -48,6 +48,7 @@ from alertcast.store.outbox import (
     ResultKind,
     ResultRecord,
     claim,
+    mark_done,
     release_all,
 )
 
@@ -156,6 +157,7 @@ class Dispatcher:
             )
             self.outstanding.clear()
         await self.store.call(release_all, self.owner, possible_duplicate=True)
+        await self.store.call(mark_done)
         self.store.close()
 
     def notify_cancelled(self, broadcast_id: int) -> None:

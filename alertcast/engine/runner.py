@@ -99,6 +99,9 @@ async def run_dispatcher(
     await keeper.recover_now()
     await dispatcher.start()
     keeper.start()
+    log.info(
+        "engine %s running with routes %s", dispatcher.owner, ", ".join(sorted(dispatcher.routes)) or "(none)"
+    )
     idle_since: float | None = None
     try:
         while not stop_event.is_set():

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from alertcast.store.models import DeliveryState, utcnow
+from alertcast.store.models import Contact, DeliveryState, utcnow
 from alertcast.store.outbox_admin import (
     CancelOutcome,
     cancel_broadcast,
@@ -50,6 +51,8 @@ from alertcast.store.outbox_types import (
     ResultRecord,
     RetryPolicy,
 )
+
+CONTACT = Contact.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "BroadcastCache",
@@ -123,6 +126,17 @@ def _recipient_rows(
     return rows, kinds, len(people)
 
 
+def _missing(
+    connection: Connection, rows: list[tuple[int | None, str, str, str]], exc: IntegrityError
+) -> str:
+    """Which contact ids are unknown: PostgreSQL says so itself; SQLite is asked (its transaction survives)."""
+    if connection.dialect.name != "sqlite":
+        return str(exc.orig).strip().splitlines()[-1]
+    known = set(connection.execute(select(CONTACT.c.id)).scalars())
+    missing = sorted({r[0] for r in rows if r[0] is not None} - known)
+    return "contact id " + ", ".join(map(str, missing[:5]))
+
+
 def _check_spec(spec: BroadcastSpec) -> str:
     """Refuse a spec that would store an undeliverable broadcast; returns the default language."""
     if not spec.messages:
@@ -192,7 +206,14 @@ def create_broadcast(session: Session, spec: BroadcastSpec, *, now: datetime | N
         "queued_at": at,
         "next_attempt_at": at,
     }
-    bulk_insert(connection, DELIVERY, ("contact_id", "address", "channel_kind", "language"), rows, constants)
+    try:
+        bulk_insert(
+            connection, DELIVERY, ("contact_id", "address", "channel_kind", "language"), rows, constants
+        )
+    except IntegrityError as exc:
+        raise OutboxError(
+            f"recipients name a contact that does not exist ({_missing(connection, rows, exc)})"
+        ) from exc
     connection.execute(
         insert(AUDIT).values(
             at=at,
