@@ -44,6 +44,7 @@ def test_area_preview_of_an_extreme_alert_fits_one_segment_per_language(town: Ap
     assert languages == {"en-us", "es-us"}
     for m in p["messages"]:
         assert m["segments"] == 1 and m["fits"], m
+        assert ("Hasta " in m["sms"]) == m["language"].lower().startswith("es")
         assert sms_stats(m["sms"]).segments == 1
         assert "..." not in m["sms"].split()[0]
     assert sum(m["recipients"] for m in p["messages"]) == p["recipients"]["total"] > 0
@@ -83,7 +84,7 @@ def test_composed_drill_marks_every_message_and_skips_opted_out(town: AppContext
         assert m["body"].startswith("EXERCISE: ")
         assert f"ACK {p['ack_code']}" in m["sms"]
     spanish = next(m for m in p["messages"] if m["language"].startswith("es"))
-    assert "Hierva el agua" in spanish["sms"]
+    assert "Hierva el agua" in spanish["sms"] and f"Responda ACK {p['ack_code']}" in spanish["sms"]
     assert p["recipients"]["opted_out_skipped"] > 0
     # A critical broadcast still reaches opted-out contacts (the default safety choice).
     critical = preview(town, replace(request, priority="critical"))

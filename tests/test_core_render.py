@@ -304,12 +304,22 @@ def test_long_form_keeps_paragraphs_and_shows_expiry_in_the_chosen_zone() -> Non
     assert long.drill
 
 
+def test_spanish_and_french_readers_get_their_own_labels_and_hint() -> None:
+    texts = {"es": "Hierva el agua.", "fr": "Faites bouillir l'eau."}
+    assert (
+        RENDERER.composed_sms(texts, "fr-CA", ack_code="AB1").text
+        == "Faites bouillir l'eau. Répondez ACK AB1."
+    )
+    assert RENDERER.composed_sms(texts, "es", ack_code="AB1").text.endswith("Responda ACK AB1.")
+    assert RENDERER.ack_hint("de") == "Reply ACK {code}"
+
+
 def test_composed_message_picks_the_language_and_keeps_the_budget() -> None:
     texts = {"en": "Boil water before drinking. " * 30, "es": "Hierva el agua antes de beberla."}
     spanish = RENDERER.composed_sms(texts, "es-MX", ack_code="AB1", sender="City of Davis")
     assert (spanish.language, spanish.text) == (
         "es",
-        "Hierva el agua antes de beberla. - City of Davis. Reply ACK AB1.",
+        "Hierva el agua antes de beberla. - City of Davis. Responda ACK AB1.",
     )
     english = RENDERER.composed_sms(texts, "de", severity="Extreme", drill=True, ack_code="AB1")
     assert (english.language, english.stats.segments, english.fits) == ("en", 1, True)
@@ -358,13 +368,14 @@ def test_every_real_alert_renders_in_every_language_within_rules() -> None:
             for info in alert.infos:
                 for drill in (False, True):
                     sms = RENDERER.alert_sms(alert, info.language, drill=drill, ack_code="7F3")
-                    assert sms.text.count("Reply ACK 7F3") == 1, path
+                    hint = RENDERER.ack_hint(info.language).format(code="7F3")
+                    assert sms.text.count(hint) == 1, path
                     assert sms.text.startswith("EXERCISE: ") == (
                         drill or alert.status in ("Exercise", "Test")
                     )
                     if sms.fits:
                         assert sms.stats.segments <= sms.budget_segments, path
                     long = RENDERER.alert_long(alert, info.language, drill=drill, ack_code="7F3")
-                    assert long.title and "Reply ACK 7F3" in long.body, path
+                    assert long.title and hint in long.body, path
                     rendered += 1
     assert rendered > 0

@@ -62,6 +62,34 @@ class MessageTemplates:
     title: str = DEFAULT_TITLE
     body: str = DEFAULT_BODY
     composed: str = DEFAULT_COMPOSED
+    ack_hint: str | None = None
+    """This language's acknowledgement hint (must contain ``{code}``); None uses ``RenderSettings.ack_hint``."""
+    expires_format: str | None = None
+    """strftime format for expiry times; None uses ``RenderSettings.expires_format``."""
+
+
+SPANISH = MessageTemplates(
+    sms="[{headline}. ][{area}. ][{instruction} ][{description} ][Hasta {expires}. ][{web} ][- {sender}. ][{ack}.]",
+    body=(
+        "[{headline}\n\n][{area}\n\n][{description}\n\n][{instruction}\n\n][Vigente hasta: {expires}\n]"
+        "[Más información: {web}\n][Contacto: {contact}\n][De: {sender}\n][\n{ack}\n]"
+    ),
+    ack_hint="Responda ACK {code}",
+    expires_format="%d/%m %H:%M",
+)
+FRENCH = MessageTemplates(
+    sms="[{headline}. ][{area}. ][{instruction} ][{description} ][Jusqu'au {expires}. ][{web} ][- {sender}. ][{ack}.]",
+    body=(
+        "[{headline}\n\n][{area}\n\n][{description}\n\n][{instruction}\n\n][Valable jusqu'au : {expires}\n]"
+        "[Plus d'informations : {web}\n][Contact : {contact}\n][De : {sender}\n][\n{ack}\n]"
+    ),
+    ack_hint="Répondez ACK {code}",
+    expires_format="%d/%m %H:%M",
+)
+DEFAULT_TEMPLATES: Mapping[str, MessageTemplates] = {"*": MessageTemplates(), "es": SPANISH, "fr": FRENCH}
+"""Built-in wording: English for any language without its own, Spanish and French labels and hints.
+The alert's own text always comes from its CAP info block in the reader's language; these are only the
+labels around it ("Until", "Reply ACK")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +112,7 @@ class SmsBudget:
 class RenderSettings:
     """How messages are worded. ``templates`` is keyed by language tag; "*" is used for any other."""
 
-    templates: Mapping[str, MessageTemplates] = field(default_factory=lambda: {"*": MessageTemplates()})
+    templates: Mapping[str, MessageTemplates] = field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
     drill_marker: str = "EXERCISE"
     ack_hint: str = "Reply ACK {code}"
     expires_format: str = "%d %b %H:%M"
@@ -102,6 +130,8 @@ class _LanguageTemplates:
     title: MessageTemplate
     body: MessageTemplate
     composed: MessageTemplate
+    ack_hint: str
+    expires_format: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +178,16 @@ def _area_names(info: Info) -> list[str]:
     return list(dict.fromkeys(_one_line(area.description) for area in info.areas if area.description.strip()))
 
 
-def _expires_text(expires: datetime | None, settings: RenderSettings) -> str:
+def _expires_text(expires: datetime | None, settings: RenderSettings, fmt: str) -> str:
     if expires is None:
         return ""
     shown = expires.astimezone(settings.timezone) if settings.timezone is not None else expires
-    return shown.strftime(settings.expires_format)
+    return shown.strftime(fmt)
 
 
-def _alert_values(alert: Alert, info: Info, settings: RenderSettings, ack: str, flow: bool) -> dict[str, str]:
+def _alert_values(
+    alert: Alert, info: Info, settings: RenderSettings, ack: str, flow: bool, expires_format: str
+) -> dict[str, str]:
     text = _paragraphs if flow else _one_line
     return {
         "headline": _one_line(info.headline) or _one_line(info.event),
@@ -163,7 +195,7 @@ def _alert_values(alert: Alert, info: Info, settings: RenderSettings, ack: str, 
         "area": AREA_SEPARATOR.join(_area_names(info)),
         "description": text(info.description),
         "instruction": text(info.instruction),
-        "expires": _expires_text(info.expires or alert.expires, settings),
+        "expires": _expires_text(info.expires or alert.expires, settings, expires_format),
         "sender": _one_line(info.sender_name) or _one_line(alert.sender),
         "ack": ack,
         "web": _one_line(info.web),
@@ -174,8 +206,13 @@ def _alert_values(alert: Alert, info: Info, settings: RenderSettings, ack: str, 
     }
 
 
-def _parse_templates(language: str, templates: MessageTemplates) -> _LanguageTemplates:
-    parsed = {
+def _parse_templates(
+    language: str, templates: MessageTemplates, settings: RenderSettings
+) -> _LanguageTemplates:
+    hint = templates.ack_hint or settings.ack_hint
+    if "{code}" not in hint:
+        raise ValueError(f"ack hint {hint!r} for language {language!r} must contain {{code}}")
+    parsed: dict[str, object] = {
         name: MessageTemplate.parse(
             getattr(templates, name),
             allowed=COMPOSED_FIELDS if name == "composed" else ALERT_FIELDS,
@@ -183,7 +220,11 @@ def _parse_templates(language: str, templates: MessageTemplates) -> _LanguageTem
         )
         for name in ("sms", "title", "body", "composed")
     }
-    return _LanguageTemplates(**parsed)
+    return _LanguageTemplates(
+        **parsed,  # type: ignore[arg-type]
+        ack_hint=hint,
+        expires_format=templates.expires_format or settings.expires_format,
+    )
 
 
 def _parse_steps(order: tuple[str, ...], allowed: frozenset[str]) -> tuple[Step, ...]:
@@ -203,7 +244,7 @@ class Renderer:
         if "{code}" not in settings.ack_hint:
             raise ValueError(f"ack hint {settings.ack_hint!r} must contain {{code}}")
         self._templates = {
-            language: _parse_templates(language, templates)
+            language: _parse_templates(language, templates, settings)
             for language, templates in settings.templates.items()
         }
         self._languages = [language for language in self._templates if language != "*"]
@@ -226,7 +267,11 @@ class Renderer:
     ) -> RenderedSms:
         """The SMS for a reader of ``language``, fitted to the budget for the alert's severity."""
         info = _info_or_error(alert, language)
-        values = _alert_values(alert, info, self.settings, self._ack_hint(ack_code), flow=False)
+        templates = self.templates_for(info.language)
+        ack = self._ack_hint(ack_code, templates)
+        values = _alert_values(
+            alert, info, self.settings, ack, flow=False, expires_format=templates.expires_format
+        )
         event = values["event"] if len(values["event"]) < len(values["headline"]) else ""
         candidates = {
             "instruction": text_shorter(values["instruction"]),
@@ -235,7 +280,7 @@ class Renderer:
             "sender": text_shorter(values["sender"]),
         }
         return self._fit_sms(
-            self.templates_for(info.language).sms,
+            templates.sms,
             values,
             candidates,
             self._steps,
@@ -250,8 +295,10 @@ class Renderer:
         """Title and body for email and chat: everything the alert says, no budget."""
         info = _info_or_error(alert, language)
         templates = self.templates_for(info.language)
-        ack = self._ack_hint(ack_code)
-        values = _alert_values(alert, info, self.settings, ack, flow=True)
+        ack = self._ack_hint(ack_code, templates)
+        values = _alert_values(
+            alert, info, self.settings, ack, flow=True, expires_format=templates.expires_format
+        )
         drilling = is_drill(alert, drill)
         prefix = self._drill_prefix(drilling)
         body = templates.body.render(values)
@@ -284,9 +331,10 @@ class Renderer:
         message = _one_line(texts[chosen])
         if not message:
             raise ValueError(f"the composed text for language {chosen!r} is empty")
-        values = {"message": message, "sender": _one_line(sender), "ack": self._ack_hint(ack_code)}
+        templates = self.templates_for(chosen)
+        values = {"message": message, "sender": _one_line(sender), "ack": self._ack_hint(ack_code, templates)}
         return self._fit_sms(
-            self.templates_for(chosen).composed,
+            templates.composed,
             values,
             {"message": text_shorter(message)},
             self._composed_steps,
@@ -304,7 +352,7 @@ class Renderer:
         """
         if not rendered.ack_hint:
             raise ValueError("this message was rendered without an ack code, so there is none to replace")
-        hint = self._ack_hint(ack_code)
+        hint = self._ack_hint(ack_code, self.templates_for(rendered.language))
         head, found, tail = rendered.text.rpartition(rendered.ack_hint)
         if not found:
             raise ValueError(f"ack hint {rendered.ack_hint!r} not found in the rendered text")
@@ -318,8 +366,13 @@ class Renderer:
             ack_hint=hint,
         )
 
-    def _ack_hint(self, ack_code: str | None) -> str:
-        return self.settings.ack_hint.format(code=ack_code) if ack_code else ""
+    def ack_hint(self, language: str | None) -> str:
+        """The hint wording for a language, with ``{code}`` still in it (for the reply parser and docs)."""
+        return self.templates_for(language).ack_hint
+
+    @staticmethod
+    def _ack_hint(ack_code: str | None, templates: _LanguageTemplates) -> str:
+        return templates.ack_hint.format(code=ack_code) if ack_code else ""
 
     def _drill_prefix(self, drill: bool) -> str:
         return f"{self.settings.drill_marker.strip()}: " if drill else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +21,15 @@ from alertcast.core.cap_json import alert_from_json
 from alertcast.core.cap_model import Alert
 from alertcast.core.language import best_language_index, normalise_tag
 from alertcast.core.priority import Priority, alert_priority, parse_priority
-from alertcast.core.render import MessageTemplates, RenderedSms, Renderer, RenderSettings, SmsBudget, is_drill
+from alertcast.core.render import (
+    DEFAULT_TEMPLATES,
+    MessageTemplates,
+    RenderedSms,
+    Renderer,
+    RenderSettings,
+    SmsBudget,
+    is_drill,
+)
 from alertcast.core.sms import sms_stats
 from alertcast.services.recipients import APPRISE, SMS, RecipientSet, Targets, resolve
 from alertcast.store.models import Alert as AlertRow
@@ -82,11 +90,15 @@ def render_settings(config: Config) -> RenderSettings:
         zone = ZoneInfo(raw["timezone"]) if raw.get("timezone") else None
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"{where}.timezone: unknown time zone {raw.get('timezone')!r}") from exc
-    templates = {"*": MessageTemplates()}
+    templates = dict(DEFAULT_TEMPLATES)
     for language, entry in dict(raw.get("templates", {})).items():
         if not isinstance(entry, Mapping):
             raise ConfigError(f"{where}.templates.{language}: expected a table of sms/title/body/composed")
-        templates[language] = MessageTemplates(**{k: str(v) for k, v in entry.items()})
+        base = templates.get(language, MessageTemplates())
+        try:
+            templates[language] = replace(base, **{k: str(v) for k, v in entry.items()})
+        except TypeError as exc:
+            raise ConfigError(f"{where}.templates.{language}: {exc}") from exc
     try:
         settings = RenderSettings(
             templates=templates,
