@@ -32,6 +32,9 @@ from alertcast.store.outbox_report import OpenWork, awaiting_receipts, broadcast
 
 log = logging.getLogger(__name__)
 
+TOTALS_EVERY = 2.0
+"""Seconds between database snapshots of per-state totals for progress events (only with subscribers)."""
+
 
 def dead_local_owners(owners: list[str], me: str) -> list[str]:
     """Owners named ``host/pid/...`` on this host whose process is gone. A live pid (even if reused by an
@@ -96,7 +99,7 @@ class Housekeeper:
         self._totals: dict[int, dict[str, int]] = {}
         self._notified: set[str] = set()
         self._finished_seen: dict[int, int] = {}
-        self._ticks = 0
+        self._last_totals = 0.0
         self._last_progress = time.monotonic()
 
     def start(self) -> None:
@@ -190,10 +193,10 @@ class Housekeeper:
                 )
             )  # fmt: skip
         ids = list(d.progress)
-        self._ticks += 1
-        if ids and self._ticks % max(1, round(2.0 / self.s.progress_seconds)) == 1:
-            self._totals = await d.store.call(broadcast_state_counts, ids)
         now = time.monotonic()
+        if ids and now - self._last_totals >= TOTALS_EVERY:
+            self._last_totals = now
+            self._totals = await d.store.call(broadcast_state_counts, ids[-200:])
         elapsed, self._last_progress = max(1e-3, now - self._last_progress), now
         in_flight: dict[int, int] = {}
         for rt in d.routes.values():
