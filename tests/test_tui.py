@@ -72,3 +72,28 @@ async def test_composer_counts_previews_and_sends_only_after_confirmation(
         await pilot.pause()
         assert broadcasts(ctx) == 1
         assert "queued" in str(app.query_one("#preview-text", Static).render())
+
+
+async def test_console_hosts_the_engine_and_shows_a_drill_completing(ctx: AppContext, tmp_path: Path) -> None:
+    book(ctx, tmp_path)
+    app = AlertcastApp(ctx)
+    async with app.run_test(size=(160, 50)) as pilot:
+        composer = app.query_one("#composer")
+        app.query_one("TabbedContent").active = "tab-compose"
+        await app.workers.wait_for_complete()
+        app.query_one("#message", TextArea).text = "Drill: muster at station 2."
+        app.query_one("#groups", SelectionList).select("fire")
+        composer.run_send(composer.request())  # the confirmed path, without the dialog
+        await app.workers.wait_for_complete()
+        app.query_one("TabbedContent").active = "tab-broadcasts"
+        await pilot.press("f6")
+        table = app.query_one("#broadcasts")
+        delivered = ""
+        for _ in range(100):  # up to ~10 s on a loaded machine
+            await pilot.pause(0.1)
+            if "1" in table.rows and (delivered := str(table.get_cell("1", "delivered"))) == "2":
+                break
+        assert delivered == "2"
+        assert app.engine.running
+        await pilot.press("ctrl+q")
+    assert not app.engine.running

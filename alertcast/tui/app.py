@@ -1,7 +1,8 @@
 """The Textual console: a thin shell over the services.
 
-The UI thread only draws: anything that touches the store runs in a thread worker and comes back as a
-message, so a slow disk or a busy database never freezes the screen an operator is watching.
+The UI thread only draws: anything that touches the store runs in a thread worker, and the engine, when
+the console hosts it, runs in a thread with its own event loop (``EngineHost``) and reaches the screen
+only through messages. A slow disk or a busy route never freezes the screen an operator is watching.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from alertcast.services.context import AppContext
+from alertcast.services.engine_host import EngineHost
 from alertcast.services.overview import Overview, get_overview
+from alertcast.tui.broadcasts_panel import BroadcastsPanel
 from alertcast.tui.compose_panel import ComposePanel
 
 
@@ -31,17 +35,31 @@ class OverviewPanel(Static):
         )
 
 
+class EngineEvent(Message):
+    """An engine event carried from the engine's thread to the UI thread."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
 class AlertcastApp(App[None]):
     """The operator's console."""
 
     TITLE = "alertcast"
     SUB_TITLE = "emergency alert broadcast console"
     CSS_PATH = "alertcast.tcss"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit"), Binding("f5", "refresh", "Refresh")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit"),
+        Binding("f5", "refresh", "Refresh"),
+        Binding("f6", "toggle_engine", "Engine on/off"),
+    ]
 
-    def __init__(self, ctx: AppContext, **kwargs: Any) -> None:
+    def __init__(self, ctx: AppContext, *, host_engine: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ctx = ctx
+        self.engine = EngineHost(ctx, on_event=lambda event: self.post_message(EngineEvent(event)))
+        self.host_engine = host_engine
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=True)
@@ -50,13 +68,33 @@ class AlertcastApp(App[None]):
                 yield OverviewPanel("Loading…", id="overview")
             with TabPane("Compose", id="tab-compose"):
                 yield ComposePanel(self.ctx, id="composer")
+            with TabPane("Broadcasts", id="tab-broadcasts"):
+                yield BroadcastsPanel(self.ctx, id="broadcasts-panel")
         yield Footer()
 
     def on_mount(self) -> None:
         self.action_refresh()
+        if self.host_engine:
+            self.action_toggle_engine()
 
     def action_refresh(self) -> None:
         self.load_overview()
+
+    def action_toggle_engine(self) -> None:
+        if self.engine.running:
+            self.stop_engine()
+        else:
+            self.engine.start()
+            self.sub_title = "engine running"
+            self.notify("Engine started: queued deliveries are being sent")
+
+    @work(thread=True, exclusive=True, group="engine-stop")
+    def stop_engine(self) -> None:
+        self.engine.stop()
+        self.call_from_thread(setattr, self, "sub_title", "engine stopped")
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        self.query_one(BroadcastsPanel).show_event(message.event)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "tab-compose":
@@ -71,6 +109,12 @@ class AlertcastApp(App[None]):
         overview = get_overview(self.ctx)
         self.call_from_thread(self.query_one(OverviewPanel).show, overview)
 
+    async def action_quit(self) -> None:
+        if self.engine.running:
+            self.notify("Stopping the engine: in-flight messages are handed back…")
+            await self.run_worker(self.engine.stop, thread=True).wait()
+        self.exit()
 
-def run_console(ctx: AppContext) -> None:
-    AlertcastApp(ctx).run()
+
+def run_console(ctx: AppContext, *, host_engine: bool = False) -> None:
+    AlertcastApp(ctx, host_engine=host_engine).run()
