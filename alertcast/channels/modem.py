@@ -77,6 +77,7 @@ class ModemChannel:
         self.config = config
         self._reports = reports
         self._jobs: deque[OutboundMessage] = deque()
+        self._unreported: list[SendResult] = []
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -135,6 +136,7 @@ class ModemChannel:
                 if retry_after:
                     self._wait_out(retry_after)
         finally:
+            self._flush_results()
             self._close()
             self._requeue_jobs("modem channel stopped")
 
@@ -146,6 +148,7 @@ class ModemChannel:
             self._setup()
             self._serve()
         except SetupFailed as failure:
+            self._flush_results()
             self._pin_refused = self._pin_refused or failure.pin_refused
             self._set_health(False, failure.reason)
             self._close()
@@ -160,6 +163,8 @@ class ModemChannel:
             log.exception("modem %s: unexpected error", self.label)
             self._lost(f"internal error: {error!r}")
             return self.config.reopen_interval
+        finally:
+            self._flush_results()
         return 0.0 if self._stopping.is_set() else self.config.reopen_interval
 
     def _open(self) -> bool:
@@ -206,6 +211,7 @@ class ModemChannel:
             if self._healthy and self._jobs:
                 self._send_next(link)
                 continue
+            self._flush_results()
             if not self._healthy:
                 self._requeue_jobs(f"modem {self.label} out of service")
             interval = self.config.health_interval if self._healthy else self.config.reopen_interval
@@ -218,6 +224,7 @@ class ModemChannel:
     def _send_next(self, link: AtLink) -> None:
         delay = self._next_send_at - time.monotonic()
         if delay > 0:
+            self._flush_results()
             link.pump(delay)  # replies keep flowing while the per-modem rate holds the next send
             return
         message = self._jobs.popleft()
@@ -235,9 +242,11 @@ class ModemChannel:
                 on_sent=sent,
                 concat_reference=self._concat_reference(),
                 pause=self._pause,
+                after_command=self._flush_results,
             )
         except (ModemGone, AtTimeout, Interrupted) as error:
             reason = "stopped" if isinstance(error, Interrupted) else str(error)
+            self._flush_results()
             self._reports.result(
                 self.port,
                 SendResult(
@@ -254,19 +263,34 @@ class ModemChannel:
                 time.monotonic() + max(outcome.parts_tried, 1) * 60.0 / self.config.rate_per_minute
             )
         if isinstance(outcome, SendFailure):
-            self._reports.result(self.port, outcome.as_result(message.delivery_id, self.label))
+            self._report(outcome.as_result(message.delivery_id, self.label))
             if outcome.kind == "modem":
                 self._fault(outcome.reason)
             return
         self.parts_sent += len(outcome.references)
         self._cooldown = self.config.fault_cooldown
         provider = self._receipts.sent(self.modem_id, outcome.references, message.address)
-        self._reports.result(
-            self.port,
+        self._report(
             SendResult(
                 message.delivery_id, Outcome.SUBMITTED, provider_id=provider, parts=len(outcome.references)
-            ),
+            )
         )
+
+    def _report(self, result: SendResult) -> None:
+        """Post a result, or hold it briefly when the next message is already waiting.
+
+        The owner thread and the event loop share the interpreter lock. Posting a result wakes the loop,
+        and if the next ``AT+CMGS`` is written after that, it waits until the loop has done its work. So a
+        held result is posted just after the next command is written, while the modem prepares its
+        prompt: the loop's work overlaps the modem's instead of delaying it.
+        """
+        self._unreported.append(result)
+        if not (self._healthy and self._jobs):
+            self._flush_results()
+
+    def _flush_results(self) -> None:
+        while self._unreported:
+            self._reports.result(self.port, self._unreported.pop(0))
 
     def _pause(self, seconds: float) -> None:
         """Wait while still reading what the modem says; a stop ends the wait."""
@@ -317,6 +341,7 @@ class ModemChannel:
             self._reports.receipts([receipt])
 
     def _lost(self, reason: str) -> None:
+        self._flush_results()
         self._close()
         self._set_health(False, reason)
         self._requeue_jobs(f"modem {self.label}: {reason}")

@@ -130,13 +130,16 @@ class AtLink:
         answer_timeout: float,
         stop_grace: float,
         on_sent: Callable[[], None],
+        after_command: Callable[[], None] = lambda: None,
     ) -> int:
         """``AT+CMGS``: wait for ``> ``, write ``body`` and Ctrl-Z, return the message reference.
 
         ``on_sent`` is called the moment Ctrl-Z is written: from then on the message may reach the network
         whatever happens to the port. When no prompt comes, ESC takes the modem out of the prompt state.
+        ``after_command`` runs once the command is written, while the modem prepares its prompt.
         """
         self.write(command.encode("ascii") + b"\r")
+        after_command()
         self._wait_prompt(command, time.monotonic() + prompt_timeout)
         self.write(body + CTRL_Z)
         on_sent()

@@ -23,7 +23,7 @@ from alertcast.channels.modem_config import ModemConfig
 from alertcast.channels.modem_errors import ErrorKind
 from alertcast.channels.modem_link import AtCommandError, AtLink
 from alertcast.core.pdu import build_submit_pdus
-from alertcast.core.sms import gsm7_encode, plan_sms
+from alertcast.core.sms import SmsPlan, gsm7_encode, plan_sms
 
 _UNTYPABLE = {0x1A: "Ctrl-Z", 0x1B: "ESC"}
 
@@ -73,6 +73,7 @@ def send_message(
     on_sent: Callable[[], None],
     concat_reference: int,
     pause: Callable[[float], None],
+    after_command: Callable[[], None] = lambda: None,
 ) -> SendSuccess | SendFailure:
     """Send every part; modem loss and timeouts propagate as ModemGone / AtTimeout / Interrupted."""
     try:
@@ -80,7 +81,7 @@ def send_message(
     except ValueError as error:
         return SendFailure("permanent", f"text cannot be encoded as SMS: {error}")
     if config.mode == "text":
-        return _send_text(link, config, message, plan.text, plan.encoding, plan.segments, on_sent)
+        return _send_text(link, config, message, plan, on_sent, after_command)
     try:
         pdus = build_submit_pdus(
             message.address,
@@ -96,9 +97,8 @@ def send_message(
         retries = config.part_retries if sequence > 0 else 0
         while True:
             try:
-                references.append(
-                    _submit(link, config, f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode(), on_sent)
-                )
+                command = f"AT+CMGS={pdu.tpdu_length}"
+                references.append(_submit(link, config, command, pdu.hex.encode(), on_sent, after_command))
                 break
             except AtCommandError as error:
                 if error.error.kind == "temporary" and retries > 0:
@@ -109,7 +109,14 @@ def send_message(
     return SendSuccess(references)
 
 
-def _submit(link: AtLink, config: ModemConfig, command: str, body: bytes, on_sent: Callable[[], None]) -> int:
+def _submit(
+    link: AtLink,
+    config: ModemConfig,
+    command: str,
+    body: bytes,
+    on_sent: Callable[[], None],
+    after_command: Callable[[], None],
+) -> int:
     return link.submit(
         command,
         body,
@@ -117,6 +124,7 @@ def _submit(link: AtLink, config: ModemConfig, command: str, body: bytes, on_sen
         answer_timeout=config.send_timeout,
         stop_grace=config.stop_grace,
         on_sent=on_sent,
+        after_command=after_command,
     )
 
 
@@ -124,13 +132,13 @@ def _send_text(
     link: AtLink,
     config: ModemConfig,
     message: OutboundMessage,
-    text: str,
-    encoding: str,
-    segments: int,
+    plan: SmsPlan,
     on_sent: Callable[[], None],
+    after_command: Callable[[], None],
 ) -> SendSuccess | SendFailure:
     advice = 'use mode = "pdu" for this route'
-    if encoding != "gsm7":
+    text, segments = plan.text, plan.segments
+    if plan.encoding != "gsm7":
         return SendFailure(
             "permanent", f"text mode sends GSM 7-bit only and this message needs UCS-2; {advice}"
         )
@@ -154,7 +162,9 @@ def _send_text(
         return SendFailure("permanent", f"cannot address the message: {number!r} is not a phone number")
     type_of_address = 145 if number.startswith("+") else 129
     try:
-        reference = _submit(link, config, f'AT+CMGS="{number}",{type_of_address}', body, on_sent)
+        reference = _submit(
+            link, config, f'AT+CMGS="{number}",{type_of_address}', body, on_sent, after_command
+        )
     except AtCommandError as error:
         return SendFailure(error.error.kind, error.error.reason, 0, 1)
     return SendSuccess([reference])

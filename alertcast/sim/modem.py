@@ -40,6 +40,7 @@ __all__ = ["ModemBankSimulator", "ModemSettings", "ModemStatsSnapshot", "Receive
 T = TypeVar("T")
 _IDLE_NOISE_INTERVAL = 0.25
 _CALL_TIMEOUT = 10.0
+_MAX_EARLY_WAKE = 0.002
 
 
 @dataclass
@@ -94,6 +95,7 @@ class ModemBankSimulator:
         self._calls_lock = threading.Lock()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
+        self._oversleep = 0.0
         self._thread: threading.Thread | None = None
         self._running = False
         self._stopped = threading.Event()
@@ -115,7 +117,8 @@ class ModemBankSimulator:
             self._folder = self._folder_given
         else:
             self._folder = Path(tempfile.mkdtemp(prefix="alertcast-modems-"))
-        self._selector = selectors.DefaultSelector()
+        # select() takes its timeout in microseconds (epoll in whole milliseconds): timers fire on time.
+        self._selector = selectors.SelectSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -334,7 +337,10 @@ class ModemBankSimulator:
         while self._running:
             timeout = 0.5
             if self._timers:
-                timeout = min(timeout, max(0.0, self._timers[0][0] - time.monotonic()))
+                # Wake early by the usual oversleep (timer slack, scheduling), so a modem that takes 50 ms
+                # to send answers after 50 ms, not 50.4.
+                due = self._timers[0][0] - self._oversleep
+                timeout = min(timeout, max(0.0, due - time.monotonic()))
             for key, mask in selector.select(timeout):
                 if key.data is None:
                     with contextlib.suppress(BlockingIOError):
@@ -363,6 +369,13 @@ class ModemBankSimulator:
 
     def _run_timers(self) -> None:
         now = time.monotonic()
+        if self._timers and self._timers[0][0] <= now:
+            late = now - self._timers[0][0]
+            self._oversleep = min(0.9 * self._oversleep + 0.1 * (self._oversleep + late), _MAX_EARLY_WAKE)
+        elif self._timers and self._timers[0][0] - now < 0.002:
+            # Woke a moment early: wait out the rest with short sleeps rather than a timer that oversleeps.
+            self._oversleep = max(self._oversleep - 0.00002, 0.0)
+            return
         while self._timers and self._timers[0][0] <= now:
             _, _, callback = heapq.heappop(self._timers)
             callback()

@@ -12,6 +12,7 @@ are decoded, not trusted.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 
 from alertcast.sim.modem_commands import (
@@ -46,6 +47,7 @@ class SimulatedModem(SmsCommands):
         self._generation = 0
         self._inbuf = bytearray()
         self._busy = False
+        self._fed_at = 0.0
         self._prompt: tuple[str, int | str, list[bytes]] | None = None
         self._next_mr = rng.randrange(256)
         self._next_concat_reference = rng.randrange(256)
@@ -123,6 +125,7 @@ class SimulatedModem(SmsCommands):
     # Input -----------------------------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
+        self._fed_at = time.monotonic()
         self._inbuf += data
         self._process()
 

@@ -7,6 +7,7 @@ the engine's state and output methods declared below.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -48,6 +49,7 @@ class SmsCommands:
     _scheduler: Scheduler
     _write: Callable[[bytes], None] | None
     _generation: int
+    _fed_at: float
     _busy: bool
     _prompt: tuple[str, int | str, list[bytes]] | None
     _next_mr: int
@@ -163,8 +165,10 @@ class SmsCommands:
         generation = self._generation
         if self.settings.noise and self.settings.send_delay > 0:
             self._scheduler.call_later(self.settings.send_delay / 2, self._noise_if(generation))
+        # The send time runs from Ctrl-Z's arrival, not from when decoding it finished.
         self._scheduler.call_later(
-            self.settings.send_delay, lambda: self._finish_submit(generation, code, decoded, text_message)
+            self.settings.send_delay - (time.monotonic() - self._fed_at),
+            lambda: self._finish_submit(generation, code, decoded, text_message),
         )
 
     def _noise_if(self, generation: int) -> Callable[[], None]:
