@@ -336,6 +336,27 @@ async def test_a_later_part_failing_for_a_moment_is_retried_in_place() -> None:
     assert stats.sent == 1 and stats.messages[0].text == "Long alert " * 30 and stats.send_errors == 1
 
 
+async def test_a_modem_that_hangs_is_taken_out_and_its_messages_handed_back() -> None:
+    quick_timeouts = replace(
+        FAST, command_timeout=0.3, prompt_timeout=0.3, send_timeout=0.4, health_interval=0.1
+    )
+    with ModemBankSimulator(2, settings=replace(QUICK_MODEM, send_delay=0.2)) as sim:
+        bank, harness = bank_for(sim, quick_timeouts), Harness()
+        await bank.start(harness)
+        bank.send(messages(2))
+        await until(lambda: sim.busy_modems() == 2)
+        sim.configure(0, mute=True)  # hangs after Ctrl-Z: its answer never comes
+        await until(lambda: any(r.outcome is Outcome.REQUEUE for r in harness.results))
+        hung = next(r for r in harness.results if r.outcome is Outcome.REQUEUE)
+        assert hung.possible_duplicate and "no answer in time" in (hung.error or "")
+        await until(lambda: bank.capacity() == 2)  # only the other modem is left
+        reason = next(m.reason for m in bank.modems() if not m.in_service)
+        assert "stopped answering" in reason or "not answering" in reason
+        sim.configure(0, mute=False)
+        await until(lambda: bank.capacity() == 4)
+        await bank.stop()
+
+
 async def test_per_modem_rate_spaces_the_sends() -> None:
     with ModemBankSimulator(1, settings=QUICK_MODEM) as sim:
         bank, harness = bank_for(sim, replace(FAST, rate_per_minute=600.0)), Harness()  # one per 0.1 s

@@ -93,7 +93,7 @@ class SimulatedModem(SmsCommands):
     # Output ----------------------------------------------------------------------------------------------
 
     def _emit(self, data: bytes) -> None:
-        if self._write is not None:
+        if self._write is not None and not self.settings.mute:
             self._write(data)
 
     def maybe_noise(self) -> None:
@@ -125,6 +125,8 @@ class SimulatedModem(SmsCommands):
     # Input -----------------------------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
+        if self.settings.mute:
+            return
         self._fed_at = time.monotonic()
         self._inbuf += data
         self._process()

@@ -88,6 +88,8 @@ class ModemSettings:
     storage_size: int = 30
     imei: str = ""
     smsc: str = "+15550000000"
+    mute: bool = False
+    """A hung modem: reads are discarded and nothing is written (the port itself stays open)."""
     unplug_completes_send: bool = True
     """A message past Ctrl-Z when the cable is pulled still reaches the network (the honest worst case)."""
     extra: dict[str, str] = field(default_factory=dict)
