@@ -292,6 +292,14 @@ async def test_a_modem_that_cannot_serve_says_why(
         assert sim.pin_attempts_left(0) >= 2
 
 
+async def test_an_initialisation_command_the_modem_refuses_is_named() -> None:
+    with ModemBankSimulator(1, settings=QUICK_MODEM) as sim:
+        bank, harness = bank_for(sim, replace(FAST, cnmi="2,1,0,3,0")), Harness()
+        await bank.start(harness)
+        assert "AT+CNMI=2,1,0,3,0 refused (+CMS ERROR: 303 (operation not supported))" in bank.state.reason
+        await bank.stop()
+
+
 async def test_right_pin_unlocks_and_registration_loss_takes_a_modem_out() -> None:
     with ModemBankSimulator(2, settings=replace(QUICK_MODEM, pin="1234")) as sim:
         bank, harness = bank_for(sim, replace(FAST, sim_pin="1234")), Harness()
@@ -397,9 +405,9 @@ async def test_a_bank_with_no_port_is_down_and_finds_a_modem_that_appears(tmp_pa
 
 def test_config_errors_name_the_key() -> None:
     ok = ModemBankConfig.from_mapping(
-        {"ports": ["/dev/serial/by-id/*"], "mode": "text", "baud": 9600}, sim_pin="1"
+        {"ports": ["/dev/serial/by-id/*"], "mode": "text", "baud": 9600}, sim_pin="0042"
     )
-    assert ok.modem.mode == "text" and ok.modem.baud == 9600 and ok.modem.sim_pin == "1"
+    assert ok.modem.mode == "text" and ok.modem.baud == 9600 and ok.modem.sim_pin == "0042"
     assert "sim_pin" not in repr(ok.modem)
     cases = [
         ({}, "[channels.modems].ports"),
@@ -409,6 +417,8 @@ def test_config_errors_name_the_key() -> None:
         ({"ports": ["/dev/x"], "cnmi": "2,x"}, "[channels.modems].cnmi"),
         ({"ports": ["/dev/x"], "send_timeout": 0}, "[channels.modems].send_timeout: must be greater than 0"),
     ]
+    with pytest.raises(ModemConfigError, match="SIM PIN must be 4 to 8 digits"):
+        ModemBankConfig.from_mapping({"ports": ["/dev/x"]}, sim_pin='12"34')
     for data, words in cases:
         with pytest.raises(ModemConfigError, match=None) as caught:
             ModemBankConfig.from_mapping(data)

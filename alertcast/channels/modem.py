@@ -33,6 +33,7 @@ from alertcast.channels.modem_inbound import (
     parse_status_report,
 )
 from alertcast.channels.modem_link import (
+    AtCommandError,
     AtLink,
     AtTimeout,
     Interrupted,
@@ -153,6 +154,13 @@ class ModemChannel:
             self._set_health(False, failure.reason)
             self._close()
             return failure.retry_after
+        except AtCommandError as error:
+            # A command every modem should accept was refused (initialisation, health check): say which.
+            self._flush_results()
+            self._set_health(False, f"{error.command} refused: {error.error.reason}")
+            self._requeue_jobs(f"modem {self.label} out of service")
+            self._close()
+            return max(self.config.reopen_interval, 30.0)
         except ModemGone as error:
             self._lost(f"port failed ({error})")
         except AtTimeout as error:

@@ -94,6 +94,8 @@ class ModemBankConfig:
                 modem_values[name] = _check(where, name, data[name], spec.default)
         if modem_values.get("mode", "pdu") not in ("pdu", "text"):
             raise ModemConfigError(f'{where}.mode: expected "pdu" or "text", got {modem_values["mode"]!r}')
+        if sim_pin and not (sim_pin.isascii() and sim_pin.isdigit() and 4 <= len(sim_pin) <= 8):
+            raise ModemConfigError(f"{where}: the SIM PIN must be 4 to 8 digits")
         modem = dataclasses.replace(ModemConfig(), sim_pin=sim_pin or None, **modem_values)
         _validate(where, modem)
         queue = _check(where, "queue_per_modem", data.get("queue_per_modem", 2), 2)

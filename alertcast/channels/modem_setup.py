@@ -116,6 +116,8 @@ def _unlock_sim(link: AtLink, config: ModemConfig, pin_refused_before: bool) -> 
         raise SetupFailed(f"SIM not ready (+CPIN: {state})", retry_after=slow)
     if not config.sim_pin:
         raise SetupFailed("SIM asks for its PIN and no sim_pin is configured", retry_after=slow)
+    if not (config.sim_pin.isascii() and config.sim_pin.isdigit() and 4 <= len(config.sim_pin) <= 8):
+        raise SetupFailed("sim_pin must be 4 to 8 digits; not entered", retry_after=slow)
     if pin_refused_before:
         raise SetupFailed(
             "SIM PIN was refused before and is not entered again, so the SIM does not lock; "
