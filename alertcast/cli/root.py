@@ -92,7 +92,7 @@ def cli(ctx: click.Context, config_path: str | None, db_url: str | None) -> None
 
 
 def _register() -> None:
-    from alertcast.cli import compose, contacts, demo, engine, ingest
+    from alertcast.cli import compose, contacts, demo, engine, ingest, sim
 
     cli.add_command(ingest.ingest)
     cli.add_command(compose.preview)
@@ -104,6 +104,7 @@ def _register() -> None:
     cli.add_command(engine.status)
     cli.add_command(engine.report)
     cli.add_command(engine.cancel)
+    cli.add_command(sim.sim)
 
 
 _register()
