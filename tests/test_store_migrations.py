@@ -10,14 +10,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 from sqlmodel import Session, SQLModel
 
-from alertcast.store.db import StoreError, _alembic_config, create_db_engine, schema_revision
+from alertcast.store.db import SCHEMA_HEAD, StoreError, _alembic_config, create_db_engine, schema_revision
 from alertcast.store.models import AuditEntry
 
 
 def test_empty_database_is_migrated_to_head_and_matches_the_models(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'new' / 'a.db'}")
     head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
-    assert schema_revision(engine) == head
+    assert schema_revision(engine) == head == SCHEMA_HEAD, "update SCHEMA_HEAD in alertcast/store/db.py"
     tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
     assert tables == set(SQLModel.metadata.tables)
     for name, table in SQLModel.metadata.tables.items():

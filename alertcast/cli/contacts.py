@@ -8,10 +8,25 @@ from pathlib import Path
 import click
 
 from alertcast.cli.root import EXIT_INPUT, CliState, emit_json, pass_state, reported
-from alertcast.services import contacts as svc
-from alertcast.services.contact_files import ContactFileError
 
-_ERRORS = (svc.ContactsError, ContactFileError)
+
+class _Services:
+    """The contacts services, imported on first use so ``alertcast --help`` stays instant."""
+
+    def __getattr__(self, name: str) -> object:
+        from alertcast.services import contacts
+
+        return getattr(contacts, name)
+
+
+svc = _Services()
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from alertcast.services.contact_files import ContactFileError
+    from alertcast.services.contacts import ContactsError
+
+    return (ContactsError, ContactFileError)
 
 
 @click.group()
@@ -34,7 +49,7 @@ def import_(state: CliState, file: Path, group: str | None, region: str | None, 
     """
     if region is not None and len(region) != 2:
         raise click.BadParameter("expected a two-letter region such as US or GB", param_hint="--region")
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         report = svc.import_contacts(state.app(), file, group=group, region=region)
     if as_json:
         emit_json(report.as_dict())
@@ -60,7 +75,7 @@ def import_(state: CliState, file: Path, group: str | None, region: str | None, 
 @pass_state
 def list_(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> None:
     """List contacts."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         rows = svc.list_contacts(state.app(), group=group)
     if as_json:
         emit_json([asdict(r) for r in rows])
@@ -81,7 +96,7 @@ def list_(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> No
 @pass_state
 def export(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> None:
     """Export contacts (CSV in the import format by default) to standard output."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         rows = svc.list_contacts(state.app(), group=group)
     if as_json:
         emit_json([asdict(r) for r in rows])
@@ -94,7 +109,7 @@ def export(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> N
 @pass_state
 def opt_out(state: CliState, contact: tuple[str, ...]) -> None:
     """Mark contacts (phone, e-mail or id) as opted out of non-emergency broadcasts."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         n = svc.set_opt_out(state.app(), list(contact), True)
     click.echo(f"{n} contact(s) opted out")
 
@@ -104,7 +119,7 @@ def opt_out(state: CliState, contact: tuple[str, ...]) -> None:
 @pass_state
 def opt_in(state: CliState, contact: tuple[str, ...]) -> None:
     """Clear the opt-out flag of contacts (phone, e-mail or id)."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         n = svc.set_opt_out(state.app(), list(contact), False)
     click.echo(f"{n} contact(s) opted in")
 
@@ -133,7 +148,7 @@ def groups_list(state: CliState, as_json: bool) -> None:
 @pass_state
 def groups_create(state: CliState, name: str, description: str) -> None:
     """Create an empty group."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         svc.create_group(state.app(), name, description)
     click.echo(f"group {name!r} created")
 
@@ -143,7 +158,7 @@ def groups_create(state: CliState, name: str, description: str) -> None:
 @pass_state
 def groups_delete(state: CliState, name: str) -> None:
     """Delete a group; its contacts stay."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         n = svc.delete_group(state.app(), name)
     click.echo(f"group {name!r} deleted ({n} membership(s) removed)")
 
@@ -154,7 +169,7 @@ def groups_delete(state: CliState, name: str) -> None:
 @pass_state
 def groups_add(state: CliState, name: str, contact: tuple[str, ...]) -> None:
     """Add contacts (phone, e-mail or id) to a group."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         n = svc.change_membership(state.app(), name, list(contact), add=True)
     click.echo(f"{n} contact(s) added to {name!r}")
 
@@ -165,6 +180,6 @@ def groups_add(state: CliState, name: str, contact: tuple[str, ...]) -> None:
 @pass_state
 def groups_remove(state: CliState, name: str, contact: tuple[str, ...]) -> None:
     """Remove contacts (phone, e-mail or id) from a group."""
-    with reported(*_ERRORS):
+    with reported(*_errors()):
         n = svc.change_membership(state.app(), name, list(contact), add=False)
     click.echo(f"{n} contact(s) removed from {name!r}")

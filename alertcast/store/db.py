@@ -8,18 +8,20 @@ loses nothing committed). Any other SQLAlchemy URL, PostgreSQL in particular, wo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlmodel import create_engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+SCHEMA_HEAD = "0002"
+"""The newest migration's revision. Checking it takes one query, so a command that finds the schema
+current never imports Alembic; ``tests/test_store_migrations.py`` keeps this equal to Alembic's head."""
 
 
 class StoreError(RuntimeError):
@@ -72,28 +74,32 @@ def create_db_engine(url: str, *, migrate: bool = True) -> Engine:
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply pending migrations; a no-op (one query) when the schema is current."""
-    config = _alembic_config(engine)
-    head = ScriptDirectory.from_config(config).get_current_head()
+    """Apply pending migrations; one query and no Alembic import when the schema is current."""
     try:
-        with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-        if current == head:
+        if schema_revision(engine) == SCHEMA_HEAD:
             return
+        from alembic import command
+
+        config = _alembic_config(engine)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except Exception as exc:
         raise StoreError(f"cannot open or migrate the store at {safe_url(str(engine.url))}: {exc}") from exc
-
-
-def schema_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
