@@ -128,7 +128,7 @@ async def test_two_hundred_messages_spread_over_four_modems_with_noise() -> None
     assert {(m.number, m.text) for m in stats.messages} == {(m.address, m.text) for m in batch}
     shares = Counter(m.modem for m in stats.messages)
     assert set(shares) == {0, 1, 2, 3}
-    assert all(35 <= share <= 65 for share in shares.values()), shares
+    assert all(30 <= share <= 70 for share in shares.values()), shares
 
 
 async def test_pdu_encoding_is_verified_by_decoding_at_the_modem() -> None:
@@ -191,16 +191,19 @@ async def test_unplugged_modem_loses_nothing_and_comes_back_after_replug() -> No
         await bank.start(harness)
         unplugged = False
 
+        port = sim.port_paths[2]
+
         def pull(done: int) -> None:
             nonlocal unplugged
-            if done >= 40 and not unplugged:
+            # Pulled while it holds two messages, so at least one is certainly still in its hands.
+            holding = any(m.port == port and m.held == 2 for m in bank.modems())
+            if done >= 40 and holding and not unplugged:
                 sim.unplug(2)
                 unplugged = True
 
         batch = messages(160)
         await deliver_all(bank, harness, batch, during=pull)
         assert unplugged
-        port = sim.port_paths[2]
         down = next(m for m in bank.modems() if m.port == port)
         assert not down.in_service and "port" in down.reason
         requeued = [r for r in harness.results if r.outcome is Outcome.REQUEUE]
