@@ -86,3 +86,29 @@ def smsc(
             asyncio.run(serve(config, on_ready=ready))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+@sim.command("modems")
+@click.option("--count", default=4, show_default=True, type=click.IntRange(1, 64), help="How many modems.")
+@click.option("--delay", default=3.0, show_default=True, type=float, help="Seconds each modem takes per SMS.")
+@click.option("--pin", help="SIM PIN the simulated SIMs ask for (none by default).")
+@click.option("--folder", type=click.Path(file_okay=False), help="Where to put the stable port links.")
+def modems(count: int, delay: float, pin: str | None, folder: str | None) -> None:
+    """GSM modems on pseudo-terminals (AT commands, text and PDU mode), until Ctrl+C.
+
+    Prints each modem's port path; use them as a modem route's ``ports``.
+    """
+    from alertcast.sim.modem import ModemBankSimulator, ModemSettings
+
+    simulator = ModemBankSimulator(count, settings=ModemSettings(send_delay=delay, pin=pin), folder=folder)
+
+    def ready(paths: list[str]) -> None:
+        click.echo(f"{count} simulated modem(s); Ctrl+C stops them. Ports:", err=True)
+        for path in paths:
+            click.echo(path)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            simulator.serve(ready=ready)
+    finally:
+        simulator.stop()
