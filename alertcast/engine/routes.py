@@ -22,6 +22,8 @@ ChannelFactory = Callable[[str, Mapping[str, Any]], Channel]
 
 _BUILTIN: dict[str, str] = {
     "drill": "alertcast.engine.routes:drill_channel",
+    "smpp": "alertcast.channels.smpp_route:smpp_channel",
+    "modem": "alertcast.channels.modem_route:modem_channel",
 }
 _REGISTERED: dict[str, ChannelFactory] = {}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from alertcast.services.context import AppContext
-from alertcast.store.models import Alert, Broadcast, Contact, ContactGroup, Delivery
+from alertcast.store.models import Ack, Alert, Broadcast, Contact, ContactGroup, Delivery
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,10 @@ class Overview:
     alerts: int
     broadcasts: int
     deliveries: int
+    acks: int = 0
+    """Replies matched to a broadcast as acknowledgements."""
+    unmatched_replies: int = 0
+    """Replies from unknown numbers or with unknown codes, kept for the operator."""
 
 
 def get_overview(ctx: AppContext) -> Overview:
@@ -33,4 +37,8 @@ def get_overview(ctx: AppContext) -> Overview:
             alerts=count(Alert),
             broadcasts=count(Broadcast),
             deliveries=count(Delivery),
+            acks=int(session.execute(select(func.count()).where(Ack.matched.is_(True))).scalar() or 0),
+            unmatched_replies=int(
+                session.execute(select(func.count()).where(Ack.matched.is_(False))).scalar() or 0
+            ),
         )

@@ -55,15 +55,18 @@ class AlertcastApp(App[None]):
         Binding("f6", "toggle_engine", "Engine on/off"),
     ]
 
-    def __init__(self, ctx: AppContext, *, host_engine: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, ctx: AppContext, *, host_engine: bool = False, initial_tab: str = "tab-overview", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.ctx = ctx
+        self.initial_tab = initial_tab
         self.engine = EngineHost(ctx, on_event=lambda event: self.post_message(EngineEvent(event)))
         self.host_engine = host_engine
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=True)
-        with TabbedContent(initial="tab-overview"):
+        with TabbedContent(initial=self.initial_tab):
             with TabPane("Overview", id="tab-overview"), Vertical(id="home"):
                 yield OverviewPanel("Loading…", id="overview")
             with TabPane("Compose", id="tab-compose"):
@@ -116,5 +119,5 @@ class AlertcastApp(App[None]):
         self.exit()
 
 
-def run_console(ctx: AppContext, *, host_engine: bool = False) -> None:
-    AlertcastApp(ctx, host_engine=host_engine).run()
+def run_console(ctx: AppContext, *, host_engine: bool = False, initial_tab: str = "tab-overview") -> None:
+    AlertcastApp(ctx, host_engine=host_engine, initial_tab=initial_tab).run()

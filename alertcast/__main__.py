@@ -1,0 +1,5 @@
+"""``python -m alertcast``: the same as the ``alertcast`` command."""
+
+from alertcast.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m alertcast.cli``: the same as the ``alertcast`` command."""
+
+from alertcast.cli import main
+
+main()

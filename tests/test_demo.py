@@ -1,0 +1,39 @@
+"""`alertcast demo`, the README's first command, run as a user runs it (headless: no terminal here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_demo_runs_the_whole_drill_end_to_end() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alertcast.cli", "demo", "--headless"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "contacts: 212 imported" in out and "alerts: 7 accepted" in out
+    progress = [line for line in out.splitlines() if line.startswith("#1 ")]
+    assert progress, out
+
+    def done(line: str, broadcast: int) -> bool:
+        m = re.search(rf"#{broadcast} (\d+)/(\d+) delivered, (\d+) failed", line)
+        assert m, line
+        return int(m[1]) + int(m[3]) == int(m[2])
+
+    # The Extreme broadcast, queued after the routine one, finishes first.
+    first_critical_done = next(i for i, line in enumerate(progress) if done(line, 2))
+    assert not done(progress[first_critical_done], 1)
+    finished = out.split("finished:")[1]
+    assert "queued" not in finished and "claimed" not in finished
+    assert "smsc-sim" in finished and "modem-bank-sim" in finished
+    assert re.search(r"engine: \d+ handed to transports .* (\d+) receipts matched, 0 unmatched", out)
