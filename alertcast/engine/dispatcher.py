@@ -203,6 +203,7 @@ class Dispatcher:
             rt.buffer.extend(claimed)
             got += len(claimed)
         self.tally.claimed += got
+        rt.claimed(got, self.settings.batch_size)
         return got
 
     # -- the pump -----------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from alertcast.engine.config import RouteSettings
 from alertcast.engine.ratelimit import TokenBucket
 from alertcast.store.outbox import ClaimedDelivery
 
+RAMP_START = 32
+
 
 @dataclass
 class RouteCounters:
@@ -62,6 +64,7 @@ class RouteRuntime:
         self.idle = False
         """The last claim found nothing and nothing is held: used by ``run --until-idle``."""
         self._kind_turn = 0
+        self.ramp = RAMP_START
 
     # -- health -----------------------------------------------------------------------------------
     @property
@@ -113,8 +116,13 @@ class RouteRuntime:
         size = min(batch_size, capacity)
         if not self.bucket.unlimited:
             size = min(size, max(1, math.ceil(self.bucket.rate * horizon)))
-        size = min(size, self.peak_capacity + batch_size - self.held)
+        size = min(size, self.peak_capacity + batch_size - self.held, self.ramp)
         return max(0, size)
+
+    def claimed(self, count: int, batch_size: int) -> None:
+        """Slow start: after an empty queue the first claim is small (it returns, and the first message
+        leaves, sooner); each full claim doubles the next, up to the batch size."""
+        self.ramp = RAMP_START if count == 0 else min(batch_size, max(self.ramp, count) * 2)
 
     def cost(self, delivery: ClaimedDelivery) -> int:
         """Tokens one message takes: its SMS segments on SMS routes that count them, else 1."""

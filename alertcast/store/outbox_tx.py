@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, Table, insert
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from alertcast.store.models import Ack, AuditEntry, Broadcast, BroadcastMessage, Delivery
 
@@ -101,11 +101,24 @@ def bulk_insert(
         return
     quote = dialect.identifier_preparer.quote
     columns = [*variable, *constants]
+    tail = tuple(converted)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        # COPY: one round trip for the whole batch, ten times faster than a pipelined executemany.
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            names = ", ".join(quote(c) for c in columns)
+            with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row + tail)
+        except dialect.loaded_dbapi.IntegrityError as exc:
+            raise IntegrityError(f"COPY {table.name}", None, exc) from exc
+        finally:
+            cursor.close()
+        return
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join([marks] * len(columns))})"
     )
-    tail = tuple(converted)
     connection.exec_driver_sql(sql, [row + tail for row in rows])
 
 
