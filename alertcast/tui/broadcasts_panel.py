@@ -41,6 +41,17 @@ def _priority(level: int) -> str:
         return str(level)
 
 
+def _state_columns(states: dict[str, int]) -> dict[str, str]:
+    """The per-state columns from one consistent set of counts (a store snapshot)."""
+    return {
+        "queued": str(states.get("queued", 0)),
+        "in flight": str(states.get("claimed", 0)),
+        "sent": str(states.get("submitted", 0)),
+        "delivered": str(states.get("delivered", 0) + states.get("acknowledged", 0)),
+        "failed": str(states.get("failed", 0) + states.get("expired", 0)),
+    }
+
+
 class BroadcastsPanel(Vertical):
     def __init__(self, ctx: AppContext, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -70,18 +81,13 @@ class BroadcastsPanel(Vertical):
         table = self.query_one("#broadcasts", DataTable)
         for status in reversed(rows):
             c = status.counts
-            s = c.states
             values = {
                 "id": str(c.id),
-                "title": ("DRILL " if c.drill else "") + c.title[:40],
+                "title": c.title[:48],
                 "priority": _priority(c.priority),
                 "status": c.status,
                 "recipients": str(c.recipients),
-                "queued": str(s.get("queued", 0)),
-                "in flight": str(s.get("claimed", 0)),
-                "sent": str(s.get("submitted", 0)),
-                "delivered": str(s.get("delivered", 0) + s.get("acknowledged", 0)),
-                "failed": str(s.get("failed", 0) + s.get("expired", 0)),
+                **_state_columns(c.states),
                 "rate/s": f"{self.rates.get(c.id, 0.0):.0f}",
             }
             self._upsert(table, str(c.id), values)
@@ -99,13 +105,10 @@ class BroadcastsPanel(Vertical):
         if isinstance(event, BroadcastProgress):
             self.rates[event.broadcast_id] = event.rate
             key = str(event.broadcast_id)
+            if key in table.rows and event.totals:
+                for column, value in _state_columns(event.totals).items():
+                    table.update_cell(key, column, value)
             if key in table.rows:
-                totals = event.totals
-                table.update_cell(key, "queued", str(event.queued))
-                table.update_cell(key, "in flight", str(event.in_flight))
-                table.update_cell(key, "sent", str(totals.get("submitted", event.sent)))
-                table.update_cell(key, "delivered", str(totals.get("delivered", event.delivered)))
-                table.update_cell(key, "failed", str(event.failed + event.expired))
                 table.update_cell(key, "rate/s", f"{event.rate:.0f}")
         elif isinstance(event, RouteProgress):
             state = "up" if event.up else f"[red]down: {event.reason}[/red]"
