@@ -56,11 +56,10 @@ def run(
     """
     from alertcast.services import dispatch
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    if verbose:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
     ctx = state.app()
     with _setup_errors():
         summary = dispatch.run_engine(

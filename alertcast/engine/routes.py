@@ -56,11 +56,10 @@ def _factory(type_name: str, where: str) -> ChannelFactory:
 def build_channel(route: RouteSettings) -> Channel:
     """The channel for one configured route, with the route's drill permission applied."""
     where = f"routes.{route.name}"
+    factory = _factory(route.type, where)
     try:
-        channel = _factory(route.type, where)(route.name, route.settings)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError, KeyError) as exc:
+        channel = factory(route.name, route.settings)
+    except (ConfigError, TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     channel.drill_route = route.drill
     return channel

@@ -143,19 +143,21 @@ def broadcast_counts(engine: Engine, broadcast_id: int) -> BroadcastCounts | Non
 
 
 def recent_broadcasts(engine: Engine, limit: int = 20) -> list[BroadcastCounts]:
-    """The newest broadcasts with their per-state counts (two queries, whatever the limit)."""
+    """The newest broadcasts with their counts by state and by channel (two queries, whatever the limit)."""
     with engine.connect() as connection:
         rows = connection.execute(select(BROADCAST).order_by(_b.id.desc()).limit(limit)).all()
         found = {row.id: _broadcast_row(row) for row in rows}
         if found:
             grouped = connection.execute(
-                select(_d.broadcast_id, _d.state, func.count())
+                select(_d.broadcast_id, _d.channel_kind, _d.state, func.count())
                 .where(_d.broadcast_id.in_(list(found)))
-                .group_by(_d.broadcast_id, _d.state)
+                .group_by(_d.broadcast_id, _d.channel_kind, _d.state)
             )
-            for broadcast_id, state, n in grouped:
-                found[broadcast_id].states[state] = n
-                found[broadcast_id].deliveries += n
+            for broadcast_id, kind, state, n in grouped:
+                counts = found[broadcast_id]
+                counts.states[state] = counts.states.get(state, 0) + n
+                counts.by_channel.setdefault(kind, {})[state] = n
+                counts.deliveries += n
     return list(found.values())
 
 
