@@ -208,12 +208,14 @@ class Dispatcher:
 
     # -- the pump -----------------------------------------------------------------------------------
     async def _pump(self, rt: RouteRuntime) -> None:
-        try:
-            while not self.stopping:
+        """Run the route until stopped; an error (the database gone for a moment) pauses it, never ends it."""
+        while not self.stopping:
+            try:
                 await self._pump_once(rt)
-        except Exception:
-            log.exception("route %s stopped on an error", rt.name)
-            self.events.publish(EngineNotice("error", f"route {rt.name} stopped on an internal error"))
+            except Exception as exc:
+                log.exception("route %s: %s; carrying on in a second", rt.name, exc)
+                self.events.publish(EngineNotice("error", f"route {rt.name}: {exc}"))
+                await self._wait(rt, 1.0)
 
     async def _wait(self, rt: RouteRuntime, seconds: float) -> None:
         rt.wake.clear()

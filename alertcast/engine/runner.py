@@ -14,6 +14,9 @@ from alertcast.engine.housekeeping import Housekeeper, Stranded
 
 log = logging.getLogger(__name__)
 
+STRANDED_EVERY = 10.0
+"""Seconds between looks for work no route may carry, when not running until idle."""
+
 
 @dataclass
 class RunSummary:
@@ -96,21 +99,25 @@ async def run_dispatcher(
     routes = [rt.settings for rt in dispatcher.routes.values()]
     started = time.monotonic()
     stranded: list[Stranded] = []
-    await keeper.recover_now()
-    await dispatcher.start()
-    keeper.start()
-    log.info(
-        "engine %s running with routes %s", dispatcher.owner, ", ".join(sorted(dispatcher.routes)) or "(none)"
-    )
     idle_since: float | None = None
+    last_look = 0.0
     try:
+        await keeper.recover_now()
+        await dispatcher.start()
+        keeper.start()
+        log.info(
+            "engine %s running with routes %s",
+            dispatcher.owner,
+            ", ".join(sorted(dispatcher.routes)) or "(none)",
+        )
         while not stop_event.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_event.wait(), timeout=idle_check_seconds)
             if stop_event.is_set():
                 break
-            if dispatcher.writer.failure is not None and not until_idle:
-                log.error("result writes are failing: %s", dispatcher.writer.failure)
+            if not until_idle and time.monotonic() - last_look < STRANDED_EVERY:
+                continue
+            last_look = time.monotonic()
             state = await keeper.idle_state(routes)
             keeper.notice_stranded(state.stranded)
             if not until_idle:

@@ -27,6 +27,9 @@ from alertcast.store.outbox import (
 
 log = logging.getLogger(__name__)
 
+GIVE_UP_AFTER = 30
+"""Consecutive failed writes of one batch before it is dropped (about 45 s of retrying)."""
+
 
 @dataclass
 class WriterCounters:
@@ -64,6 +67,7 @@ class ResultWriter:
         self._timer: asyncio.TimerHandle | None = None
         self.counters = WriterCounters()
         self.failure: BaseException | None = None
+        self._failures = 0
 
     @property
     def pending(self) -> int:
@@ -121,11 +125,21 @@ class ResultWriter:
                     record_results, self._owner, [r for _, r in results], receipts, policy=self._policy
                 )
             except Exception as exc:
-                # The rows stay CLAIMED; their leases run out and they are retried as possible duplicates.
-                log.exception("could not record %d results", len(results))
                 self.failure = exc
+                self._failures += 1
+                if self._failures < GIVE_UP_AFTER:
+                    # Usually passing (a locked database, a dropped connection): keep the batch and retry.
+                    log.warning("could not record %d results (%s); retrying", len(results), exc)
+                    self._results[:0] = results
+                    self._receipts[:0] = receipts
+                    await asyncio.sleep(min(2.0, 0.1 * self._failures))
+                    continue
+                # The rows stay CLAIMED by this engine; after it stops they come back as possible duplicates.
+                log.exception("gave up recording %d results", len(results))
+                self._failures = 0
                 self._on_written(results)
                 continue
+            self._failures = 0
             self.counters.batches += 1
             self.counters.applied += summary.applied
             self.counters.stale += summary.stale
