@@ -181,8 +181,7 @@ class Dispatcher:
                 modes.append(drill)
         return tuple(modes)
 
-    async def _claim(self, rt: RouteRuntime) -> int:
-        size = rt.claim_size(self.settings.batch_size, self.settings.claim_horizon_seconds)
+    async def _claim(self, rt: RouteRuntime, size: int) -> int:
         got = 0
         for kind in rt.kinds_in_turn():
             if size - got <= 0:
@@ -230,7 +229,12 @@ class Dispatcher:
             await self._wait(rt, 0.25)
             return
         if not rt.buffer:
-            got = await self._claim(rt)
+            size = rt.claim_size(self.settings.batch_size, self.settings.claim_horizon_seconds)
+            if size <= 0:  # the window is full (or results are being written): wait for room
+                rt.idle = False
+                await self._wait(rt, 0.05)
+                return
+            got = await self._claim(rt, size)
             if self.stopping:
                 return
             if not got:
