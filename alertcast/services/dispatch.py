@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from alertcast.config import ConfigError
 from alertcast.engine.config import EngineConfig, load_engine_config
 from alertcast.engine.dispatcher import Dispatcher
 from alertcast.engine.events import Event, EventBus
+from alertcast.engine.inbound import InboundHandler
 from alertcast.engine.routes import build_channel
 from alertcast.engine.runner import RunSummary, run_dispatcher
 from alertcast.services.context import AppContext
@@ -37,17 +38,20 @@ def engine_config(ctx: AppContext) -> EngineConfig:
 
 
 def build_dispatcher(
-    ctx: AppContext, *, events: EventBus | None = None, owner: str | None = None
+    ctx: AppContext,
+    *,
+    events: EventBus | None = None,
+    owner: str | None = None,
+    inbound: InboundHandler | None = None,
 ) -> Dispatcher:
-    """The dispatcher with every configured route's channel built (not started)."""
+    """The dispatcher with every configured route's channel built (not started). ``inbound`` takes replies
+    from people (default: kept as unmatched acks)."""
     config = engine_config(ctx)
     settings = config.engine
     if owner:
-        from dataclasses import replace
-
         settings = replace(settings, owner=owner)
     routes = [(route, build_channel(route)) for route in config.routes]
-    return Dispatcher(ctx.engine, settings, routes, events=events)
+    return Dispatcher(ctx.engine, settings, routes, events=events, inbound=inbound)
 
 
 async def run_engine_async(
@@ -56,8 +60,10 @@ async def run_engine_async(
     *,
     stop: asyncio.Event | None = None,
     events: EventBus | None = None,
+    inbound: InboundHandler | None = None,
 ) -> RunSummary:
-    dispatcher = build_dispatcher(ctx, events=events, owner=options.owner)
+    """Run until ``stop`` is set (or idle, per ``options``); for hosts with their own event loop thread."""
+    dispatcher = build_dispatcher(ctx, events=events, owner=options.owner, inbound=inbound)
     return await run_dispatcher(
         dispatcher, until_idle=options.until_idle, receipt_timeout=options.receipt_timeout, stop=stop
     )

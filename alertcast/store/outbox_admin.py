@@ -72,7 +72,7 @@ def inactive_broadcasts(engine: Engine, ids: Iterable[int]) -> dict[int, str]:
 
 
 def cancel_broadcast(
-    engine: Engine, broadcast_id: int, *, operator: str, now: datetime | None = None
+    engine: Engine, broadcast_id: int, *, operator: str = "system", now: datetime | None = None
 ) -> CancelOutcome:
     """Cancel a broadcast: nothing more of it is claimed, and every delivery not yet with a transport is
     CANCELLED. What a transport already has is not recalled (SMS cannot be). Audit-logged as ``operator``.
