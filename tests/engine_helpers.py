@@ -120,6 +120,19 @@ class SmscLike(RecordingDrill):
         events.on_results(self.name, results)
 
 
+class LateReceipts(RecordingDrill):
+    """Submits at once; the receipts follow ``delay`` seconds later, as from a real network."""
+
+    delay = 0.5
+
+    def _complete(self, messages: Sequence[OutboundMessage]) -> None:
+        self._in_flight -= len(messages)
+        events: ChannelEvents = self._events  # type: ignore[assignment]
+        events.on_results(self.name, [SendResult(m.delivery_id, Outcome.SUBMITTED, provider_id=f"L{m.delivery_id}") for m in messages])  # fmt: skip
+        receipts = [Receipt(self.name, (f"L{m.delivery_id}",), True, "DELIVRD") for m in messages]
+        asyncio.get_running_loop().call_later(self.delay, events.on_receipts, receipts)
+
+
 class HandsBack(RecordingDrill):
     """A link that keeps dropping: every message comes back as REQUEUE (not attempted)."""
 

@@ -13,12 +13,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import Session
 
+from alertcast.engine.dispatcher import Dispatcher
 from alertcast.engine.events import BroadcastProgress, RouteProgress
+from alertcast.engine.runner import run_dispatcher
 from alertcast.services.context import AppContext
 from alertcast.store import outbox as ob
 from alertcast.store.models import Ack
 from tests.engine_helpers import (
+    FAST,
     HandsBack,
+    LateReceipts,
     RecordingDrill,
     SmscLike,
     broadcast,
@@ -197,6 +201,19 @@ async def test_receipts_that_overtake_their_submit_result_still_match(ctx: AppCo
         and run.summary.receipts_matched == 300
         and run.summary.receipts_unmatched == 0
     )
+
+
+async def test_until_idle_waits_for_receipts_only_when_asked(ctx: AppContext) -> None:
+    engine = ctx.engine
+    first = broadcast(engine, 50)
+    route_settings = route("net")
+    quick = Dispatcher(engine, FAST, [(route_settings, LateReceipts("net"))])
+    summary = await run_dispatcher(quick, until_idle=True, idle_check_seconds=0.05)
+    assert summary.submitted == 50 and counts(engine, first) == {"submitted": 50}
+    second = broadcast(engine, 50)
+    patient = Dispatcher(engine, FAST, [(route_settings, LateReceipts("net"))])
+    summary = await run_dispatcher(patient, until_idle=True, receipt_timeout=10, idle_check_seconds=0.05)
+    assert counts(engine, second) == {"delivered": 50} and summary.seconds < 8
 
 
 async def test_graceful_stop_leaves_nothing_claimed_and_loses_nobody(ctx: AppContext) -> None:

@@ -13,7 +13,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from alertcast.engine.config import RouteSettings
 from alertcast.engine.dispatcher import Dispatcher
@@ -176,7 +175,8 @@ class Housekeeper:
         return classify(await d.store.call(open_work), routes)
 
     async def awaiting_receipts(self) -> int:
-        return await self.d.store.call(awaiting_receipts, self.d.started_at - timedelta(seconds=1))
+        """Receipts still expected for what was submitted on this engine's routes since it started."""
+        return await self.d.store.call(awaiting_receipts, self.d.started_at, list(self.d.routes))
 
     async def progress(self) -> None:
         d = self.d

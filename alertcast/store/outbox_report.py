@@ -49,9 +49,11 @@ def open_work(engine: Engine, now: datetime | None = None) -> list[OpenWork]:
     return [OpenWork(r[0], r[1], bool(r[2]), int(r[3])) for r in rows]
 
 
-def awaiting_receipts(engine: Engine, since: datetime) -> int:
-    """SUBMITTED deliveries submitted after ``since``: receipts that may still come."""
-    query = select(func.count()).where(_d.state == S.SUBMITTED.value, _d.submitted_at >= since)
+def awaiting_receipts(engine: Engine, since: datetime, routes: list[str]) -> int:
+    """Deliveries submitted on these routes since ``since`` and still without a receipt."""
+    query = select(func.count()).where(
+        _d.state == S.SUBMITTED.value, _d.submitted_at >= since, _d.route.in_(routes)
+    )
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
 
