@@ -14,8 +14,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -27,14 +27,6 @@ def find_bindir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def _demote(user: pwd.struct_passwd) -> Callable[[], None]:
-    def run_as_user() -> None:
-        os.setgid(user.pw_gid)
-        os.setuid(user.pw_uid)
-
-    return run_as_user
 
 
 class PostgresCluster:
@@ -50,16 +42,18 @@ class PostgresCluster:
         os.chmod(self.root, 0o755)
 
     def _run(self, *args: str) -> None:
-        preexec = _demote(self._as) if self._as is not None else None
+        who: dict[str, Any] = {}
+        if self._as is not None:
+            who = {"user": self._as.pw_uid, "group": self._as.pw_gid, "extra_groups": []}
         result = subprocess.run(
             args,
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
-            preexec_fn=preexec,
             cwd=self.root,
             env={**os.environ, "LC_ALL": "C"},
+            **who,
         )
         if result.returncode != 0:
             raise RuntimeError(
