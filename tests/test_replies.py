@@ -119,6 +119,8 @@ def test_stop_only_opts_out_at_the_start() -> None:
 def test_short_words_of_other_languages_need_the_contact_to_speak_them() -> None:
     assert parse_reply("u", language="vi").intent is ACK  # ừ, informal Vietnamese "yes"
     assert parse_reply("u", language="en").intent is ReplyIntent.UNKNOWN  # "u" as in "you"
+    assert parse_reply("ừ", language="en").intent is ACK  # written as Vietnamese, read as Vietnamese
+    assert parse_reply("SÍ", language="en").intent is ACK and parse_reply("si", language="fr").intent is ACK
     assert parse_reply("are u ok", language="en-GB").intent is ReplyIntent.UNKNOWN
     assert parse_reply("oui", language="en").intent is ACK  # long enough to be unambiguous
     assert parse_reply("si", language="es-MX").language == "es"

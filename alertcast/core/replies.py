@@ -63,16 +63,19 @@ _SEPARATORS = re.compile(r"['’‘`´ʼ]")
 _SKIN_TONES = range(0x1F3FB, 0x1F400)
 
 
+def _light(text: str) -> str:
+    """Case and apostrophes folded, accents kept: how a word was written (``sí`` is not ``si`` here)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(c for c in text if c not in "\ufe0e\ufe0f\u0640" and ord(c) not in _SKIN_TONES)
+    return _SEPARATORS.sub("", text)
+
+
 def fold(text: str) -> str:
     """Case, accents, Arabic marks and apostrophes folded away: what both replies and word lists are
     compared in. ``Đã nhận`` → ``da nhan``, ``D'ACCORD`` → ``daccord``, ``أجل`` → ``اجل``."""
-    text = unicodedata.normalize("NFKC", text).casefold().replace("đ", "d")
-    text = "".join(
-        c
-        for c in unicodedata.normalize("NFD", text)
-        if unicodedata.category(c) != "Mn" and c != "\u0640" and ord(c) not in _SKIN_TONES
-    )
-    return unicodedata.normalize("NFC", _SEPARATORS.sub("", text))
+    text = _light(text).replace("đ", "d")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    return unicodedata.normalize("NFC", text)
 
 
 def _stands_alone(ch: str) -> bool:
@@ -82,10 +85,10 @@ def _stands_alone(ch: str) -> bool:
     return "CJK" in unicodedata.name(ch, "") or "\u3040" <= ch <= "\u30ff"
 
 
-def tokens(folded: str) -> list[str]:
+def tokens(text: str) -> list[str]:
     out: list[str] = []
     word: list[str] = []
-    for ch in folded:
+    for ch in text:
         if ch.isalnum() and not _stands_alone(ch):
             word.append(ch)
             continue
@@ -102,50 +105,68 @@ def tokens(folded: str) -> list[str]:
 Phrase = tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    phrase: Phrase
+    """Folded tokens, what matching compares."""
+    written: Phrase
+    """Tokens as written in the table (accents kept), for words of another language than the contact's."""
+    language: str
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """A reply's tokens, folded, and as written (None when the two do not line up)."""
+
+    folded: list[str]
+    written: list[str] | None
+
+
 @dataclass(frozen=True)
 class _Lexicon:
-    """Every phrase of every category, tokenised, by category → first token → [(phrase, language)]."""
+    """Every phrase of every category, tokenised, by category → first folded token → entries."""
 
-    entries: dict[str, dict[str, list[tuple[Phrase, str]]]]
+    entries: dict[str, dict[str, list[_Entry]]]
     glue_words: tuple[str, ...]
     """One-word ASCII acknowledgements a code may be glued to, longest first."""
 
-    def longest(
-        self, category: str, toks: list[str], at: int, allowed: frozenset[str] | None
-    ) -> tuple[Phrase, str] | None:
-        best: tuple[Phrase, str] | None = None
-        for phrase, language in self.entries[category].get(toks[at], ()):
-            if toks[at : at + len(phrase)] != list(phrase):
+    def longest(self, category: str, typed: _Typed, at: int, allowed: frozenset[str] | None) -> _Entry | None:
+        best: _Entry | None = None
+        for entry in self.entries[category].get(typed.folded[at], ()):
+            if typed.folded[at : at + len(entry.phrase)] != list(entry.phrase):
                 continue
-            if not _language_allowed(phrase, language, allowed):
+            if not _language_allowed(entry, typed, at, allowed):
                 continue
-            if best is None or len(phrase) > len(best[0]):
-                best = (phrase, language)
+            if best is None or len(entry.phrase) > len(best.phrase):
+                best = entry
         return best
 
 
-def _language_allowed(phrase: Phrase, language: str, allowed: frozenset[str] | None) -> bool:
-    """Universal and English words always count; the contact's own language fully; other languages only
-    for words long or distinctive enough not to be a short word of the contact's language (Vietnamese
-    ``ừ`` folds to ``u``, which an English speaker writes for "you")."""
-    if allowed is None or language in allowed:
+def _language_allowed(entry: _Entry, typed: _Typed, at: int, allowed: frozenset[str] | None) -> bool:
+    """Universal and English words always count, and every word of the contact's own language. A short
+    word of another language counts only written as in its table, accents included: ``SÍ`` from anyone,
+    but ``u`` is not the Vietnamese ``ừ`` for an English speaker, to whom it means "you"."""
+    if allowed is None or entry.language in allowed or len("".join(entry.phrase)) >= 3:
         return True
-    text = "".join(phrase)
-    return len(text) >= 3 or not text.isascii()
+    if typed.written is None:
+        return True
+    return typed.written[at : at + len(entry.written)] == list(entry.written)
 
 
 @lru_cache(maxsize=8)
 def _lexicon(words: ReplyWords) -> _Lexicon:
-    entries: dict[str, dict[str, list[tuple[Phrase, str]]]] = {}
+    entries: dict[str, dict[str, list[_Entry]]] = {}
     for category in CATEGORIES:
-        table: dict[str, list[tuple[Phrase, str]]] = {}
+        table: dict[str, list[_Entry]] = {}
         for language, phrases in getattr(words, category).items():
             for phrase in phrases:
-                toks = tuple(tokens(fold(phrase)))
-                if toks:
-                    table.setdefault(toks[0], []).append((toks, language))
+                folded = tuple(tokens(fold(phrase)))
+                if folded:
+                    table.setdefault(folded[0], []).append(
+                        _Entry(folded, tuple(tokens(_light(phrase))), language)
+                    )
         entries[category] = table
-    glue = {p[0] for first in entries["affirmative"].values() for p, _ in first if len(p) == 1}
+    glue = {e.phrase[0] for first in entries["affirmative"].values() for e in first if len(e.phrase) == 1}
     glue_words = tuple(
         sorted((w for w in glue if w.isascii() and w.isalpha() and len(w) >= 2), key=len, reverse=True)
     )
@@ -172,29 +193,34 @@ def _unglue(toks: list[str], lexicon: _Lexicon, rules: CodeRules) -> list[str]:
     return out
 
 
+def _typed(text: str, lexicon: _Lexicon, rules: CodeRules) -> _Typed:
+    folded = _unglue(tokens(fold(text)), lexicon, rules)
+    written = _unglue(tokens(_light(text)), lexicon, rules)
+    return _Typed(folded, written if len(written) == len(folded) else None)
+
+
 @dataclass
 class _Item:
     kind: str
-    """affirmative, negation, help, filler, opt_out, code or other."""
+    """affirmative, negation, help, filler, code or other."""
     text: str
     language: str | None = None
 
 
-def _items(
-    toks: list[str], lexicon: _Lexicon, rules: CodeRules, allowed: frozenset[str] | None
-) -> list[_Item]:
+def _items(typed: _Typed, lexicon: _Lexicon, rules: CodeRules, allowed: frozenset[str] | None) -> list[_Item]:
     items: list[_Item] = []
+    toks = typed.folded
     at = 0
     while at < len(toks):
-        found: tuple[str, Phrase, str] | None = None
+        found: tuple[str, _Entry] | None = None
         for category in ("affirmative", "negation", "help", "filler"):
-            match = lexicon.longest(category, toks, at, allowed)
-            if match and (found is None or len(match[0]) > len(found[1])):
-                found = (category, *match)
+            match = lexicon.longest(category, typed, at, allowed)
+            if match and (found is None or len(match.phrase) > len(found[1].phrase)):
+                found = (category, match)
         if found is not None:
-            category, phrase, language = found
-            items.append(_Item(category, " ".join(phrase), language))
-            at += len(phrase)
+            category, entry = found
+            items.append(_Item(category, " ".join(entry.phrase), entry.language))
+            at += len(entry.phrase)
             continue
         kind = "code" if rules.looks_like_code(toks[at]) else "other"
         items.append(_Item(kind, toks[at]))
@@ -222,16 +248,15 @@ def parse_reply(
     :func:`_language_allowed` for how it narrows short words of other languages)."""
     lexicon = _lexicon(words)
     allowed = _allowed(language)
-    toks = _unglue(tokens(fold(text)), lexicon, codes)
-    if not toks:
+    typed = _typed(text, lexicon, codes)
+    if not typed.folded:
         return ParsedReply(ReplyIntent.UNKNOWN)
-    opt_out = lexicon.longest("opt_out", toks, 0, allowed)
+    opt_out = lexicon.longest("opt_out", typed, 0, allowed)
     if opt_out is not None:
-        extra = len(toks) > len(opt_out[0])
-        return ParsedReply(
-            ReplyIntent.OPT_OUT, word=" ".join(opt_out[0]), language=opt_out[1], extra_text=extra
-        )
-    items = _items(toks, lexicon, codes, allowed)
+        extra = len(typed.folded) > len(opt_out.phrase)
+        word = " ".join(opt_out.phrase)
+        return ParsedReply(ReplyIntent.OPT_OUT, word=word, language=opt_out.language, extra_text=extra)
+    items = _items(typed, lexicon, codes, allowed)
     _accept_codes(items)
     found_codes = tuple(dict.fromkeys(codes.canonical(i.text) for i in items if i.kind == "code"))
     helped = any(i.kind == "help" for i in items)
