@@ -243,3 +243,17 @@ def test_transliteration_never_costs_segments(text: str) -> None:
     assert with_stand_ins.segments <= plan_sms(text).segments
     if with_stand_ins.encoding == "ucs2":
         assert with_stand_ins.text == text
+
+
+def test_split_udh_reads_8_and_16_bit_references_and_refuses_a_header_longer_than_the_data() -> None:
+    from alertcast.core.sms import ConcatInfo, split_udh
+
+    assert split_udh(concat_udh(0x2A, 3, 2) + b"hi") == (ConcatInfo(0x2A, 3, 2), b"hi")
+    sixteen = bytes([6, 0x08, 4, 0x12, 0x34, 2, 1]) + b"x"
+    assert split_udh(sixteen) == (ConcatInfo(0x1234, 2, 1), b"x")
+    other = bytes([4, 0x24, 2, 0xAB, 0xCD]) + b"plain"  # some other element, no concatenation
+    assert split_udh(other) == (None, b"plain")
+    with pytest.raises(ValueError, match="exceeds"):
+        split_udh(bytes([9, 0x00, 3, 1]))
+    with pytest.raises(ValueError, match="empty"):
+        split_udh(b"")

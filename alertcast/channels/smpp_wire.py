@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from smpplib import consts
 
 from alertcast.channels.base import Outcome
-from alertcast.core.sms import gsm7_decode
+from alertcast.core.sms import ConcatInfo, gsm7_decode
+from alertcast.core.sms import split_udh as core_split_udh
 
 ESME_ROK = consts.SMPP_ESME_ROK
 THROTTLING = frozenset({consts.SMPP_ESME_RTHROTTLED, consts.SMPP_ESME_RMSGQFUL})
@@ -133,29 +134,15 @@ def decode_short_message(payload: bytes, data_coding: int) -> str:
     return payload.decode("latin-1")
 
 
-@dataclass(frozen=True, slots=True)
-class Concatenation:
-    reference: int
-    total: int
-    sequence: int
+Concatenation = ConcatInfo
 
 
-def split_udh(user_data: bytes) -> tuple[Concatenation | None, bytes]:
-    """Concatenation element (8- or 16-bit reference) of a user data header, and the payload after it."""
-    if not user_data or user_data[0] + 1 > len(user_data):
+def split_udh(user_data: bytes) -> tuple[ConcatInfo | None, bytes]:
+    """Concatenation element and payload; a malformed header from an SMSC is read as plain text, never lost."""
+    try:
+        return core_split_udh(user_data)
+    except ValueError:
         return None, user_data
-    header_length = user_data[0]
-    header, payload = user_data[1 : header_length + 1], user_data[header_length + 1 :]
-    pos = 0
-    while pos + 2 <= len(header):
-        element, size = header[pos], header[pos + 1]
-        value = header[pos + 2 : pos + 2 + size]
-        if element == 0x00 and size == 3 and len(value) == 3:
-            return Concatenation(value[0], value[1], value[2]), payload
-        if element == 0x08 and size == 4 and len(value) == 4:
-            return Concatenation(int.from_bytes(value[:2], "big"), value[2], value[3]), payload
-        pos += 2 + size
-    return None, payload
 
 
 @dataclass

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from alertcast.core.sms import gsm7_decode, gsm7_encode, pack_septets, unpack_septets
+from alertcast.core.sms import ConcatInfo, gsm7_decode, gsm7_encode, pack_septets, unpack_septets
+from alertcast.core.sms import concat_from_header as _concat_from_header
 
 Alphabet = Literal["gsm7", "8bit", "ucs2"]
 
@@ -217,31 +218,6 @@ def alphabet_of(dcs: int) -> Alphabet:
     if group == 0xF:
         return "8bit" if dcs & 0x04 else "gsm7"
     return "gsm7"
-
-
-@dataclass(frozen=True, slots=True)
-class ConcatInfo:
-    """Where a part belongs in a concatenated message (TS 23.040 §9.2.3.24.1 / .8)."""
-
-    reference: int
-    total: int
-    sequence: int
-
-
-def _concat_from_header(header: bytes) -> ConcatInfo | None:
-    index = 0
-    found: ConcatInfo | None = None
-    while index + 2 <= len(header):
-        identifier, length = header[index], header[index + 1]
-        value = header[index + 2 : index + 2 + length]
-        if len(value) < length:
-            raise ValueError(f"user data header element 0x{identifier:02X} runs past the header's end")
-        if identifier == 0x00 and length == 3:
-            found = ConcatInfo(reference=value[0], total=value[1], sequence=value[2])
-        elif identifier == 0x08 and length == 4:
-            found = ConcatInfo(reference=int.from_bytes(value[:2], "big"), total=value[2], sequence=value[3])
-        index += 2 + length
-    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,6 +202,44 @@ def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> bytes:
     return bytes((bits >> (7 * index)) & 0x7F for index in range(count))
 
 
+@dataclass(frozen=True, slots=True)
+class ConcatInfo:
+    """Where a part belongs in a concatenated message (TS 23.040 §9.2.3.24.1 / .8)."""
+
+    reference: int
+    total: int
+    sequence: int
+
+
+def concat_from_header(header: bytes) -> ConcatInfo | None:
+    """The concatenation element (8- or 16-bit reference) of a user data header, without its length
+    octet; None when the header carries none. Raises ValueError for an element that runs past the end."""
+    index = 0
+    found: ConcatInfo | None = None
+    while index + 2 <= len(header):
+        identifier, length = header[index], header[index + 1]
+        value = header[index + 2 : index + 2 + length]
+        if len(value) < length:
+            raise ValueError(f"user data header element 0x{identifier:02X} runs past the header's end")
+        if identifier == 0x00 and length == 3:
+            found = ConcatInfo(reference=value[0], total=value[1], sequence=value[2])
+        elif identifier == 0x08 and length == 4:
+            found = ConcatInfo(reference=int.from_bytes(value[:2], "big"), total=value[2], sequence=value[3])
+        index += 2 + length
+    return found
+
+
+def split_udh(user_data: bytes) -> tuple[ConcatInfo | None, bytes]:
+    """Take the user data header (length octet first) off octet user data: its concatenation element, if
+    any, and the payload after it. Raises ValueError when the header is longer than the data."""
+    if not user_data:
+        raise ValueError("a user data header was announced, but the user data is empty")
+    length = user_data[0]
+    if length + 1 > len(user_data):
+        raise ValueError(f"user data header length {length} exceeds the user data ({len(user_data)} octets)")
+    return concat_from_header(user_data[1 : length + 1]), user_data[length + 1 :]
+
+
 def concat_udh(reference: int, total: int, sequence: int) -> bytes:
     """User data header with the concatenation element, 8-bit reference (IEI 0x00): 6 octets in all."""
     if not 0 <= reference <= 0xFF:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from alertcast.core.sms import ConcatInfo
+from alertcast.core.sms import split_udh as core_split_udh
+
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = HEADER.size
 MAX_PDU_LENGTH = 64 * 1024
@@ -248,31 +251,12 @@ def encode_deliver_sm_body(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Concatenation:
-    """Where one part sits in a concatenated message."""
-
-    reference: int
-    total: int
-    sequence: int
+Concatenation = ConcatInfo
 
 
-def split_udh(user_data: bytes) -> tuple[Concatenation | None, bytes]:
-    """Take the user data header off ``user_data``: the concatenation element (8- or 16-bit reference), if
-    any, and the text payload that follows the header."""
-    if not user_data:
-        raise PduError(ESME_RINVMSGLEN, "esm_class says a user data header follows, but the message is empty")
-    header_length = user_data[0]
-    if header_length + 1 > len(user_data):
-        raise PduError(ESME_RINVMSGLEN, f"user data header length {header_length} exceeds the message")
-    header, payload = user_data[1 : header_length + 1], user_data[header_length + 1 :]
-    pos = 0
-    while pos + 2 <= len(header):
-        element, size = header[pos], header[pos + 1]
-        value = header[pos + 2 : pos + 2 + size]
-        if element == 0x00 and size == 3:
-            return Concatenation(value[0], value[1], value[2]), payload
-        if element == 0x08 and size == 4:
-            return Concatenation(int.from_bytes(value[:2], "big"), value[2], value[3]), payload
-        pos += 2 + size
-    return None, payload
+def split_udh(user_data: bytes) -> tuple[ConcatInfo | None, bytes]:
+    """Concatenation element and payload; a malformed header is the client's error (ESME_RINVMSGLEN)."""
+    try:
+        return core_split_udh(user_data)
+    except ValueError as exc:
+        raise PduError(ESME_RINVMSGLEN, str(exc)) from None
