@@ -10,6 +10,8 @@ from contextlib import suppress
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import Session
 
 from alertcast.channels.apprise_channel import AppriseChannel
 from alertcast.channels.apprise_config import (
@@ -23,6 +25,14 @@ from alertcast.channels.apprise_outcome import classify
 from alertcast.channels.apprise_route import apprise_channel
 from alertcast.channels.base import InboundMessage, OutboundMessage, Outcome, Receipt, RouteState, SendResult
 from alertcast.config import ConfigError
+from alertcast.engine.config import EngineSettings, RouteSettings
+from alertcast.engine.dispatcher import Dispatcher
+from alertcast.engine.runner import run_dispatcher
+from alertcast.store.acks import AckSettings, AckStatus, record_reply
+from alertcast.store.db import create_db_engine
+from alertcast.store.models import Contact, Delivery
+from alertcast.store.outbox import create_broadcast
+from alertcast.store.outbox_types import BroadcastSpec, MessageText, Recipient
 from tests.http_sink import HttpSink
 from tests.smtp_server import SmtpServer
 
@@ -393,3 +403,49 @@ def test_failure_classification_from_apprise_log_lines() -> None:
 
 def _networks(cidrs: Sequence[str]) -> tuple:  # type: ignore[type-arg]
     return parse_apprise_settings({"allow_private_networks": list(cidrs)}).allow_private_networks
+
+
+async def test_the_engine_sends_through_the_channel_and_a_reply_is_matched(
+    smtp: SmtpServer, db_url: str
+) -> None:
+    engine = create_db_engine(db_url)
+    try:
+        with Session(engine) as session:
+            people = [
+                Contact(name="ana", email="ana@example.org"),
+                Contact(name="ben", email="bad.ben@example.org"),
+            ]
+            session.add_all(people)
+            session.flush()
+            spec = BroadcastSpec(
+                operator="tester",
+                title="Water main break",
+                messages={
+                    "en": MessageText(
+                        "Water off until 18:00. Reply ACK 7F3K", "Water main break", "Long form"
+                    )
+                },
+                recipients=[Recipient(p.id, p.email or "", "apprise") for p in people],
+                ack_requested=True,
+                ack_code="7F3K",
+            )
+            broadcast_id = create_broadcast(session, spec)
+            session.commit()
+        mail_route = RouteSettings(name="mail", type="apprise", kinds=("apprise",), drill=False, live=True)
+        dispatcher = Dispatcher(
+            engine, EngineSettings(), [(mail_route, AppriseChannel("mail", settings_for(smtp)))]
+        )
+        summary = await run_dispatcher(dispatcher, until_idle=True, idle_check_seconds=0.05)
+        assert (summary.delivered, summary.failed) == (1, 1)
+        with Session(engine) as session:
+            states = {d.address: (d.state, d.error) for d in session.execute(select(Delivery)).scalars()}
+        assert states["ana@example.org"] == ("delivered", None)
+        assert states["bad.ben@example.org"][0] == "failed" and "SMTP 550" in (
+            states["bad.ben@example.org"][1] or ""
+        )
+        [mail] = smtp.received
+        assert mail.subject == "Water main break" and "Long form" in mail.text
+        outcome = record_reply(engine, "mail-in", "Ana@Example.org", "ack 7f3k", config=AckSettings())
+        assert outcome.status is AckStatus.MATCHED and outcome.broadcast_id == broadcast_id
+    finally:
+        engine.dispose()
