@@ -131,8 +131,9 @@ class AppriseChannel(Channel):
     def _from_thread(self, future: Future[SendResult]) -> None:
         """Runs on the worker thread (or the loop, for a cancelled future): cross over to the loop."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._finished, future)
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the result was handed back at stop
+                loop.call_soon_threadsafe(self._finished, future)
 
     def _finished(self, future: Future[SendResult]) -> None:
         found = next((d for d, (_, f) in self._active.items() if f is future), None)

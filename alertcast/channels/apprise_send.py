@@ -63,7 +63,8 @@ def _notify_type(priority: int) -> str:
 
 
 def _title(message: OutboundMessage) -> str:
-    title = (message.title or message.text.strip().splitlines()[0] if message.text.strip() else "").strip()
+    lines = message.text.strip().splitlines()
+    title = (message.title or (lines[0] if lines else "")).strip()
     return title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1] + "…"
 
 

@@ -46,7 +46,16 @@ def link_token(delivery_id: int, secret: str) -> str:
 
 def parse_token(token: str) -> tuple[int, str] | None:
     match = _TOKEN.match(token)
-    return (int(match.group(1), 36), match.group(2)) if match else None
+    if match is None:
+        return None
+    delivery_id = int(match.group(1), 36)
+    return (delivery_id, match.group(2)) if 0 < delivery_id < 2**63 else None
+
+
+def _id_fits(connection: Connection, delivery_id: int) -> bool:
+    """Ids a forged token may carry beyond what the column holds (PostgreSQL's INTEGER is 32-bit) would make
+    the database raise; such a token is simply not valid."""
+    return connection.dialect.name != "postgresql" or delivery_id < 2**31
 
 
 def assign_link_tokens(
@@ -92,6 +101,8 @@ def _row(connection: Connection, token: str) -> Any | None:
     if parsed is None:
         return None
     delivery_id, secret = parsed
+    if not _id_fits(connection, delivery_id):
+        return None
     row = connection.execute(
         select(_d.id, _d.broadcast_id, _d.contact_id, _d.address, _d.ack_code, _d.state, _d.attempts,
                _d.possible_duplicate, _b.title)
