@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from alertcast.store.acks import AckOutcome, Target, credit, run_in, run_read, went_out
+from alertcast.store.ack_records import AckOutcome, Target, credit, run_in, run_read, went_out
 from alertcast.store.models import DeliveryState, utcnow
 from alertcast.store.outbox_tx import ACK, BROADCAST, DELIVERY, execute_many
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from alertcast.store.acks import CONTACT, Target, run_read
+from alertcast.store.ack_records import CONTACT, Target, run_read
 from alertcast.store.models import DeliveryState
 from alertcast.store.outbox_tx import ACK, BROADCAST, DELIVERY
 from alertcast.store.outbox_types import OutboxError

@@ -18,67 +18,33 @@ broadcast, delivery and contact. Acknowledging twice changes nothing.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Table, and_, func, insert, or_, select, update
-from sqlmodel import Session
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, func, or_, select
 
 from alertcast.config import Config
-from alertcast.core.replies import ParsedReply, ReplyIntent, describe, fold, parse_reply, sender_forms
+from alertcast.core.replies import ParsedReply, ReplyIntent, describe, parse_reply, sender_forms
+from alertcast.store.ack_records import (
+    CONTACT,
+    AckOutcome,
+    AckStatus,
+    S,
+    Target,
+    credit,
+    run_in,
+    store_ack,
+    went_out,
+)
 from alertcast.store.ack_settings import AckSettings
-from alertcast.store.models import Contact, DeliveryState, utcnow
-from alertcast.store.outbox_tx import ACK, BROADCAST, DELIVERY, run_write
+from alertcast.store.models import UTCDateTime, utcnow
+from alertcast.store.outbox_tx import BROADCAST, DELIVERY, run_write
 
-S = DeliveryState
-CONTACT: Table = Contact.__table__  # type: ignore[attr-defined]
-_d, _b, _a, _c = DELIVERY.c, BROADCAST.c, ACK.c, CONTACT.c
-
-WENT = frozenset({S.SUBMITTED.value, S.DELIVERED.value, S.ACKNOWLEDGED.value, S.FAILED.value})
-"""States of a delivery that reached a transport. QUEUED/CLAIMED count too after an attempt."""
-ACKNOWLEDGEABLE = (S.QUEUED.value, S.SUBMITTED.value, S.DELIVERED.value, S.FAILED.value)
-"""States an ack may move to ACKNOWLEDGED. A CLAIMED row is left to the engine holding it (its result
-would otherwise be dropped as stale); the Ack row still records the match."""
-
-Target = Engine | Session | Connection
+_d, _b, _c = DELIVERY.c, BROADCAST.c, CONTACT.c
 
 __all__ = ["AckOutcome", "AckSettings", "AckStatus", "record_replies", "record_reply", "reply_handler"]
-
-
-def went_out(state: str, attempts: int, possible_duplicate: bool) -> bool:
-    """Whether a delivery reached a transport, so its recipient may be answering it."""
-    return state in WENT or (
-        state in (S.QUEUED.value, S.CLAIMED.value) and bool(attempts or possible_duplicate)
-    )
-
-
-class AckStatus(enum.StrEnum):
-    MATCHED = "matched"
-    """Credited: the delivery is ACKNOWLEDGED and a matched Ack row was stored."""
-    DUPLICATE = "duplicate"
-    """This person had already acknowledged this broadcast; nothing changed."""
-    UNMATCHED = "unmatched"
-    """Kept for the operator (``reason`` says why); nobody was credited."""
-
-
-@dataclass(frozen=True)
-class AckOutcome:
-    status: AckStatus
-    reason: str
-    reply: ParsedReply | None = None
-    """What the reply was read as (None for an ack by link)."""
-    ack_id: int | None = None
-    """The Ack row stored, or for a duplicate the row that first acknowledged."""
-    broadcast_id: int | None = None
-    delivery_id: int | None = None
-    contact_id: int | None = None
-
-    @property
-    def matched(self) -> bool:
-        return self.status is not AckStatus.UNMATCHED
 
 
 class ReplyLike(Protocol):
@@ -92,23 +58,6 @@ class ReplyLike(Protocol):
     def text(self) -> str: ...
     @property
     def received_at(self) -> datetime: ...
-
-
-def run_in(target: Target, work: Callable[[Connection], Any]) -> Any:
-    """Run ``work`` in a write transaction of its own (an Engine) or in the caller's (Session, Connection)."""
-    if isinstance(target, Engine):
-        return run_write(target, work)
-    if isinstance(target, Session):
-        return work(target.connection())
-    return work(target)
-
-
-def run_read(target: Target, work: Callable[[Connection], Any]) -> Any:
-    """Like :func:`run_in` for reads: an Engine gives a plain connection, not a write transaction."""
-    if isinstance(target, Engine):
-        with target.connect() as connection:
-            return work(connection)
-    return run_in(target, work)
 
 
 @dataclass
@@ -140,11 +89,15 @@ class _Sender:
         return next((c.language for c in self.contacts.values() if c.language), None)
 
 
+# Statements are built once: building one costs more than SQLite takes to run it, and a reply storm runs
+# each of them thousands of times.
+_KEYS = bindparam("keys", expanding=True)
+_FIND_CONTACTS = select(_c.id, _c.name, _c.language).where(or_(_c.phone.in_(_KEYS), _c.email.in_(_KEYS)))
+
+
 def _find_sender(connection: Connection, sender: str, region: str) -> _Sender:
     keys = tuple(k.lower() for k in sender_forms(sender, region))
-    rows = connection.execute(
-        select(_c.id, _c.name, _c.language).where(or_(_c.phone.in_(keys), _c.email.in_(keys)))
-    ).all()
+    rows = connection.execute(_FIND_CONTACTS, {"keys": list(keys)}).all()
     return _Sender(keys, {r.id: r for r in rows})
 
 
@@ -154,15 +107,37 @@ _COLUMNS = (
 )  # fmt: skip
 
 
-def _deliveries(connection: Connection, who: _Sender, broadcasts: Any) -> list[_Candidate]:
-    """The sender's deliveries among ``broadcasts`` (a condition on the broadcast table): by contact when
-    the sender is a contact (indexed), else by address within those broadcasts only."""
-    if who.contacts:
-        person = _d.contact_id.in_(list(who.contacts))
+def _deliveries_query(by_contact: bool, by_code: bool) -> Select[Any]:
+    if by_contact:
+        person = _d.contact_id.in_(bindparam("contacts", expanding=True))
     else:
-        person = and_(_d.contact_id.is_(None), func.lower(_d.address).in_(who.keys))
-    query = select(*_COLUMNS).join(BROADCAST, _b.id == _d.broadcast_id).where(person, broadcasts)
-    return [_Candidate(row, who.keys) for row in connection.execute(query)]
+        person = and_(_d.contact_id.is_(None), func.lower(_d.address).in_(bindparam("keys", expanding=True)))
+    codes = _b.ack_code.in_(bindparam("codes", expanding=True))
+    if by_code:
+        # Per-recipient codes (Delivery.ack_code) are looked at for contacts only: found through the contact
+        # index; for a bare address it would mean reading every delivery.
+        broadcasts = or_(codes, _d.ack_code.is_not(None)) if by_contact else codes
+    else:
+        broadcasts = and_(
+            _b.ack_requested.is_(True), _b.created_at >= bindparam("since", type_=UTCDateTime())
+        )
+    return select(*_COLUMNS).join(BROADCAST, _b.id == _d.broadcast_id).where(person, broadcasts)
+
+
+_DELIVERIES = {
+    (contact, code): _deliveries_query(contact, code) for contact in (True, False) for code in (True, False)
+}
+
+
+def _deliveries(
+    connection: Connection, who: _Sender, *, codes: Sequence[str] = (), since: datetime | None = None
+) -> list[_Candidate]:
+    """The sender's deliveries of broadcasts with one of ``codes``, or else of broadcasts asking for an
+    acknowledgement created ``since``: by contact when the sender is one (indexed), else by address."""
+    statement = _DELIVERIES[(bool(who.contacts), bool(codes))]
+    params: dict[str, Any] = {"contacts": list(who.contacts), "keys": list(who.keys)}
+    params.update({"codes": list(codes)} if codes else {"since": since})
+    return [_Candidate(row, who.keys) for row in connection.execute(statement, params)]
 
 
 def _newest(candidates: Iterable[_Candidate]) -> list[_Candidate]:
@@ -172,69 +147,6 @@ def _newest(candidates: Iterable[_Candidate]) -> list[_Candidate]:
         return []
     newest = max(pool, key=lambda c: (c.row.created_at, c.row.broadcast_id)).row.broadcast_id
     return [c for c in pool if c.row.broadcast_id == newest]
-
-
-def _store(
-    connection: Connection,
-    *,
-    at: datetime,
-    channel: str,
-    sender: str,
-    text: str,
-    matched: bool,
-    reason: str,
-    **links: int | None,
-) -> int:
-    values = {"received_at": at, "channel": channel, "sender": sender, "text": text, "matched": matched}
-    statement = insert(ACK).values(**values, reason=reason, **links)
-    return int(connection.execute(statement).inserted_primary_key[0])
-
-
-def credit(
-    connection: Connection,
-    chosen: _Candidate | Any,
-    *,
-    channel: str,
-    sender: str,
-    text: str,
-    at: datetime,
-    reason: str,
-    reply: ParsedReply | None = None,
-) -> AckOutcome:
-    """Acknowledge one delivery (a ``_Candidate`` or a row with id, broadcast_id, contact_id): idempotent
-    per person and broadcast. Shared with acknowledgement by link."""
-    row = chosen.row if isinstance(chosen, _Candidate) else chosen
-    person = _a.contact_id == row.contact_id if row.contact_id is not None else _a.delivery_id == row.id
-    earlier = connection.execute(
-        select(_a.id, _a.text)
-        .where(_a.broadcast_id == row.broadcast_id, _a.matched.is_(True), person)
-        .order_by(_a.id)
-    ).all()
-    links = {"broadcast_id": row.broadcast_id, "delivery_id": row.id, "contact_id": row.contact_id}
-    if earlier:
-        first = earlier[0].id
-        if fold(text).strip() not in {fold(e.text).strip() for e in earlier}:
-            further = f"already acknowledged (ack {first}); a further reply"
-            _store(
-                connection,
-                at=at,
-                channel=channel,
-                sender=sender,
-                text=text,
-                matched=False,
-                reason=further,
-                **links,
-            )
-        return AckOutcome(AckStatus.DUPLICATE, f"already acknowledged (ack {first})", reply, first, **links)
-    ack_id = _store(
-        connection, at=at, channel=channel, sender=sender, text=text, matched=True, reason=reason, **links
-    )
-    connection.execute(
-        update(DELIVERY)
-        .where(_d.id == row.id, _d.state.in_(ACKNOWLEDGEABLE))
-        .values(state=S.ACKNOWLEDGED.value, final_at=func.coalesce(_d.final_at, at))
-    )
-    return AckOutcome(AckStatus.MATCHED, reason, reply, ack_id, **links)
 
 
 def _unmatched(
@@ -256,7 +168,7 @@ def _unmatched(
         "delivery_id": context.row.id if context else None,
         "contact_id": context.row.contact_id if context else contact_id,
     }
-    ack_id = _store(
+    ack_id = store_ack(
         connection, at=at, channel=channel, sender=sender, text=text, matched=False, reason=reason, **links
     )
     return AckOutcome(AckStatus.UNMATCHED, reason, reply, ack_id, **links)
@@ -274,10 +186,8 @@ def _match(
     reply = parse_reply(text, language=who.language, words=settings.words, codes=settings.codes)
     keep: dict[str, Any] = {"channel": channel, "sender": sender, "text": text, "at": at, "reply": reply}
     known = next(iter(who.contacts), None) if len(who.contacts) == 1 else None
-    since = at - settings.match_window
-    recent = and_(_b.ack_requested.is_(True), _b.created_at >= since)
     if reply.intent is not ReplyIntent.ACK or not reply.codes:
-        recent_went = [c for c in _deliveries(connection, who, recent) if c.went]
+        recent_went = [c for c in _deliveries(connection, who, since=at - settings.match_window) if c.went]
         newest = _newest(recent_went)
         context = max(newest, key=_Candidate.rank) if newest else None
         if reply.intent is not ReplyIntent.ACK:
@@ -292,12 +202,7 @@ def _match(
             return _unmatched(connection, f"{what} in the last {window:g} h", contact_id=known, **keep)
         return _one_person(connection, newest, context, describe(reply), keep)
     codes = list(reply.codes)
-    # Per-recipient codes (Delivery.ack_code) are looked at for contacts only: found through the contact
-    # index; a bare address would mean reading every delivery.
-    by_code = (
-        or_(_b.ack_code.in_(codes), _d.ack_code.is_not(None)) if who.contacts else _b.ack_code.in_(codes)
-    )
-    went = [c for c in _deliveries(connection, who, by_code) if c.went]
+    went = [c for c in _deliveries(connection, who, codes=codes) if c.went]
     for code in codes:
         hits = [
             c
@@ -331,7 +236,7 @@ def _one_person(
     people = {c.row.contact_id for c in deliveries if c.row.contact_id is not None}
     if len(people) > 1:
         return _unmatched(connection, f"sender shared by contacts {sorted(people)}: not credited", **keep)
-    return credit(connection, chosen, reason=reason, **keep)
+    return credit(connection, chosen.row, reason=reason, **keep)
 
 
 def record_reply(
