@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 TOTALS_EVERY = 2.0
 """Seconds between database snapshots of per-state totals for progress events (only with subscribers)."""
+TOTALS_AFTER_ACTIVITY = 0.5
+"""...or this soon after the engine itself changed something, so a console shows a result promptly."""
 
 
 def dead_local_owners(owners: list[str], me: str) -> list[str]:
@@ -99,6 +101,7 @@ class Housekeeper:
         self._notified: set[str] = set()
         self._finished_seen: dict[int, int] = {}
         self._last_totals = 0.0
+        self._activity_at_totals = -1
         self._last_progress = time.monotonic()
 
     def start(self) -> None:
@@ -194,8 +197,12 @@ class Housekeeper:
             )  # fmt: skip
         ids = list(d.progress)
         now = time.monotonic()
-        if ids and now - self._last_totals >= TOTALS_EVERY:
-            self._last_totals = now
+        written = d.writer.counters
+        activity = written.applied + written.receipts_matched  # what the database now shows
+        since = now - self._last_totals
+        changed = activity != self._activity_at_totals
+        if ids and (since >= TOTALS_EVERY or (changed and since >= TOTALS_AFTER_ACTIVITY)):
+            self._last_totals, self._activity_at_totals = now, activity
             self._totals = await d.store.call(broadcast_state_counts, ids[-200:])
         elapsed, self._last_progress = max(1e-3, now - self._last_progress), now
         in_flight: dict[int, int] = {}
