@@ -4,6 +4,7 @@ JSON web hooks. Every outcome is per recipient, so batches mix good and bad addr
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
@@ -449,3 +450,24 @@ async def test_the_engine_sends_through_the_channel_and_a_reply_is_matched(
         assert outcome.status is AckStatus.MATCHED and outcome.broadcast_id == broadcast_id
     finally:
         engine.dispose()
+
+
+async def test_apprise_detail_stays_out_of_the_application_log(smtp: SmtpServer) -> None:
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keeper = Keep(level=logging.NOTSET)  # like basicConfig's handler: takes whatever reaches it
+    logging.getLogger().addHandler(keeper)
+    try:
+        results = await send_all(
+            AppriseChannel("mail", settings_for(smtp)), [message(1, "bad.x@example.org")]
+        )
+    finally:
+        logging.getLogger().removeHandler(keeper)
+    assert "SMTP 550" in (results[1].error or "")  # the DEBUG detail reached the classification...
+    quiet = [r for r in seen if r.name == "apprise" and r.levelno < logging.WARNING]
+    assert quiet == [], [r.getMessage() for r in quiet]  # ...and nothing below WARNING reached the root
+    assert any(r.name == "apprise" and r.levelno == logging.WARNING for r in seen)  # warnings still do

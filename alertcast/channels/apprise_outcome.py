@@ -3,9 +3,9 @@
 Apprise reports success or failure per service; the *why* is only in its log lines: ``error=500`` for a
 web hook, ``Socket Exception: {'x@y': (550, b'5.1.1 no such user')}`` for a refused mailbox. Those SMTP
 codes are logged at DEBUG, below the level the ``apprise`` logger normally runs at, so
-:func:`enable_detail_capture` lowers that logger to DEBUG once, with a filter that drops the extra records
-unless they come from a send of ours (marked by a context variable that Apprise copies into the threads it
-uses). Nothing changes for anyone else reading Apprise's log.
+:func:`enable_detail_capture` lowers that logger to DEBUG once, with a filter that hands the extra records
+to Apprise's own capture only, and only during a send of ours (marked by a context variable that Apprise
+copies into the threads it uses). Nothing changes for anyone else reading Apprise's log.
 
 Unknown failures count as temporary: the engine bounds retries, while a wrong FAILED loses a recipient.
 """
@@ -33,8 +33,9 @@ _CONNECTION_WORDS = ("connection error", "connection refused", "timed out", "tim
 
 
 class _OnlyOurDetail(logging.Filter):
-    """Let a record through if the ``apprise`` logger would have logged it anyway, or if it was logged
-    during one of our sends (where Apprise's per-call capture collects it)."""
+    """Records the ``apprise`` logger would have logged anyway pass as usual. The extra detail of our own
+    sends goes only to the handlers on the ``apprise`` logger itself (Apprise's per-call capture), never up
+    to the application's handlers: an ``INFO`` root handler must not start printing Apprise's DEBUG lines."""
 
     def __init__(self, logger: logging.Logger, own_level: int) -> None:
         super().__init__()
@@ -48,7 +49,13 @@ class _OnlyOurDetail(logging.Filter):
         return parent.getEffectiveLevel() if parent is not None else logging.WARNING
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self._usual_level() or _capturing.get()
+        if record.levelno >= self._usual_level():
+            return True
+        if _capturing.get():
+            for handler in self._logger.handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+        return False
 
 
 def enable_detail_capture() -> None:
