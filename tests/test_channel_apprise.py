@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import replace
@@ -471,3 +472,31 @@ async def test_apprise_detail_stays_out_of_the_application_log(smtp: SmtpServer)
     quiet = [r for r in seen if r.name == "apprise" and r.levelno < logging.WARNING]
     assert quiet == [], [r.getMessage() for r in quiet]  # ...and nothing below WARNING reached the root
     assert any(r.name == "apprise" and r.levelno == logging.WARNING for r in seen)  # warnings still do
+
+
+async def test_a_server_that_never_answers_times_out_as_temporary() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept_and_say_nothing() -> None:
+        while not done.is_set():
+            with suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    acceptor = threading.Thread(target=accept_and_say_nothing, name="test-silent-server")
+    acceptor.start()
+    silent = SmtpSettings(
+        host="127.0.0.1", port=listener.getsockname()[1], sender="alerts@example.org", tls="none"
+    )
+    try:
+        channel = AppriseChannel("mail", settings_for(None, smtp=silent, timeout=1.0))
+        results = await send_all(channel, [message(1, "a@example.org")])
+    finally:
+        done.set()
+        acceptor.join(10)
+        for connection in accepted:  # the abandoned SMTP client reads EOF and closes its own socket
+            connection.close()
+        listener.close()
+    assert results[1].outcome is Outcome.RETRY and "timed out" in (results[1].error or ""), results[1]
