@@ -3,8 +3,9 @@
 Every corpus file (valid, invalid and hostile alike, feeds included) and every sample is read from memory
 ``ROUNDS`` times; figures are alerts read per second, entries (alerts + index links) per second, documents
 and MB per second, each by wall clock and by CPU time (the CPU figure is steadier on a shared machine),
-plus the slowest single document. Storage is not part of the bench yet: pass a ``store`` step to :func:`run` to
-time it too (it receives every :class:`CapReadResult`).
+plus the slowest single document. Then the same with storage: each alert stored in a fresh SQLite store
+(WAL, one committed transaction per document, as a relay stores what it reads), and the same documents
+again, now all duplicates.
 
 Run: ``uv run python bench/cap_ingest.py [ROUNDS]`` (corpus from ``$ALERTCAST_CAP_CORPUS`` or
 ``../shared/cap-corpus``).
@@ -18,17 +19,53 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alertcast.cap import CapReadResult, read_cap
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("ALERTCAST_CAP_CORPUS") or REPO.parent / "shared" / "cap-corpus")
 
-StoreStep = Callable[[CapReadResult], None]
+StoreStep = Callable[[CapReadResult, bytes], None]
 
 
-def discard(result: CapReadResult) -> None:
+def discard(result: CapReadResult, data: bytes) -> None:
     """The default store step: nothing, so the figures are ingest alone."""
+
+
+class SqliteStore:
+    """Stores every accepted alert through the ingest service's own path, one transaction per document."""
+
+    def __init__(self, folder: Path) -> None:
+        from alertcast.store.db import create_db_engine
+
+        self.engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
+        self.stored = 0
+        self.session: Any = None
+        """When set, documents share this session's transaction (as one ``alertcast ingest`` run does)."""
+
+    def reset(self) -> None:
+        """Empty the alert tables so the next pass stores everything afresh (not part of any timing)."""
+        from sqlalchemy import text
+
+        with self.engine.begin() as connection:
+            for table in ("alert_reference", "audit_log", "alert"):
+                connection.execute(text(f"DELETE FROM {table}"))
+
+    def __call__(self, result: CapReadResult, data: bytes) -> None:
+        from datetime import UTC, datetime
+
+        from sqlmodel import Session
+
+        from alertcast.services.ingest import ingest_entries
+
+        if self.session is not None:
+            records = ingest_entries(self.session, result, data, now=datetime.now(UTC), operator="bench")
+        else:
+            with Session(self.engine) as session:
+                records = ingest_entries(session, result, data, now=datetime.now(UTC), operator="bench")
+                session.commit()
+        self.stored += sum(1 for r in records if r.result == "accepted")
 
 
 @dataclass(frozen=True)
@@ -58,7 +95,7 @@ def run(documents: list[tuple[str, bytes]], rounds: int, store: StoreStep = disc
         for source, data in documents:
             begun = time.perf_counter()
             result = read_cap(data, source=source)
-            store(result)
+            store(result, data)
             elapsed = time.perf_counter() - begun
             slowest = max(slowest, (elapsed, source))
             alerts += len(result.alerts)
@@ -102,6 +139,46 @@ def main() -> None:
         f"without the feeds/ folder: {single.alerts / single.seconds:,.0f} alerts/s wall, "
         f"{single.alerts / single.cpu_seconds:,.0f} CPU ({len(singles)} documents per round)"
     )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp))
+        run(documents, 1, store)  # warm-up: a relay runs with its statements compiled
+        passes = max(1, rounds // 4)
+        alerts = seconds = cpu = 0.0
+        for _ in range(passes):
+            store.reset()
+            fresh = run(documents, 1, store)
+            alerts, seconds, cpu = alerts + fresh.alerts, seconds + fresh.seconds, cpu + fresh.cpu_seconds
+        print(
+            f"parse + validate + store (SQLite, one transaction per document, {passes} passes): "
+            f"{alerts / seconds:,.0f} alerts/s wall, {alerts / cpu:,.0f} CPU"
+        )
+        alerts = seconds = cpu = 0.0
+        for _ in range(passes):
+            store.reset()
+            from sqlmodel import Session
+
+            with Session(store.engine) as session:
+                store.session = session
+                batch = run(documents, 1, store)
+                started, cpu_started = time.perf_counter(), time.process_time()
+                session.commit()
+                commit, commit_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            store.session = None
+            alerts += batch.alerts
+            seconds += batch.seconds + commit
+            cpu += batch.cpu_seconds + commit_cpu
+        print(
+            f"parse + validate + store (one transaction per run, as `alertcast ingest` does): "
+            f"{alerts / seconds:,.0f} alerts/s wall, {alerts / cpu:,.0f} CPU"
+        )
+        again = run(documents, passes, store)
+        print(
+            f"the same documents again, all duplicates: {again.alerts / again.seconds:,.0f} alerts/s wall, "
+            f"{again.alerts / again.cpu_seconds:,.0f} CPU"
+        )
+        store.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from alertcast.store.models import AuditEntry, utcnow
 
+_INSERT = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
+
 
 def record(session: Session, actor: str, action: str, subject: str = "", **detail: Any) -> None:
-    session.add(AuditEntry(at=utcnow(), actor=actor, action=action, subject=subject, detail=detail))
+    """Append one entry in the session's transaction (a plain insert: the ORM's flush costs more than it)."""
+    session.connection().execute(
+        _INSERT, {"at": utcnow(), "actor": actor, "action": action, "subject": subject, "detail": detail}
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -42,12 +42,46 @@ def alert_key_text(alert: Alert) -> tuple[str, str, str]:
     return alert.sender, alert.identifier, alert.sent.isoformat()
 
 
+_ALERTS = AlertRow.__table__
+_REFS = AlertReference.__table__
+# Statements are built once: SQLAlchemy memoizes their cache keys, so running one costs a bind and an
+# execute rather than a build and a compile-cache lookup (ingest of a feed burst stores many alerts).
+_FIND = select(_ALERTS.c.id).where(
+    _ALERTS.c.sender == bindparam("k_sender"),
+    _ALERTS.c.identifier == bindparam("k_identifier"),
+    _ALERTS.c.sent == bindparam("k_sent"),
+)
+_WAITING = (
+    select(_REFS.c.id, _REFS.c.alert_id, _ALERTS.c.msg_type)
+    .join(_ALERTS, _ALERTS.c.id == _REFS.c.alert_id)
+    .where(
+        _REFS.c.target_id.is_(None),
+        _REFS.c.ref_sender == bindparam("k_sender"),
+        _REFS.c.ref_identifier == bindparam("k_identifier"),
+        _REFS.c.ref_sent == bindparam("k_sent"),
+    )
+)
+_LINK = update(_REFS).where(_REFS.c.id == bindparam("k_ref")).values(target_id=bindparam("k_target"))
+_CANCEL = (
+    update(_ALERTS)
+    .where(_ALERTS.c.id == bindparam("k_target"))
+    .values(cancelled=True, cancelled_by=bindparam("k_by"))
+)
+_SUPERSEDE = (
+    update(_ALERTS).where(_ALERTS.c.id == bindparam("k_target")).values(superseded_by=bindparam("k_by"))
+)
+_ADD_REFERENCE = insert(_REFS)
+_INSERT = {
+    name: dialect_insert(_ALERTS)
+    .on_conflict_do_nothing(index_elements=["sender", "identifier", "sent"])
+    .returning(_ALERTS.c.id)
+    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
 def find_alert_id(session: Session, sender: str, identifier: str, sent: str) -> int | None:
-    return session.execute(
-        select(AlertRow.id).where(
-            AlertRow.sender == sender, AlertRow.identifier == identifier, AlertRow.sent == sent
-        )
-    ).scalar()
+    key = {"k_sender": sender, "k_identifier": identifier, "k_sent": sent}
+    return session.connection().execute(_FIND, key).scalar()
 
 
 def _first_info_fields(alert: Alert) -> dict[str, str]:
@@ -76,9 +110,6 @@ def store_alert(
 ) -> StoredAlert:
     """Store ``alert`` unless it is a duplicate, and link its references (and earlier ones to it)."""
     sender, identifier, sent = alert_key_text(alert)
-    existing = find_alert_id(session, sender, identifier, sent)
-    if existing is not None:
-        return StoredAlert(existing, duplicate=True)
     values = dict(
         sender=sender,
         identifier=identifier,
@@ -102,63 +133,54 @@ def store_alert(
     )
     # ON CONFLICT rather than a savepoint: another process may store the same alert between our check and
     # our insert, and pysqlite's SAVEPOINT handling would commit the outer transaction (breaking dry runs).
-    table = AlertRow.__table__
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    statement = (
-        insert(table).values(values).on_conflict_do_nothing(index_elements=["sender", "identifier", "sent"])
-    )
-    new_id = session.execute(statement.returning(table.c.id)).scalar()
+    connection = session.connection()
+    new_id = connection.execute(_INSERT[connection.dialect.name], values).scalar()
     if new_id is None:
         return StoredAlert(find_alert_id(session, sender, identifier, sent) or 0, duplicate=True)
-    row = session.get_one(AlertRow, new_id)
-    result = StoredAlert(row.id)
-    _link_outgoing(session, alert, row, result)
-    _link_incoming(session, row, result)
+    result = StoredAlert(new_id)
+    _link_outgoing(connection, alert, new_id, result)
+    _link_incoming(connection, (sender, identifier, sent), new_id, result)
     return result
 
 
-def _link_outgoing(session: Session, alert: Alert, row: AlertRow, result: StoredAlert) -> None:
+def _link_outgoing(connection: Connection, alert: Alert, alert_id: int, result: StoredAlert) -> None:
     for ref in alert.references:
         ref_sent = ref.sent.isoformat()
-        target = find_alert_id(session, ref.sender, ref.identifier, ref_sent)
-        session.add(
-            AlertReference(
-                alert_id=row.id,
-                ref_sender=ref.sender,
-                ref_identifier=ref.identifier,
-                ref_sent=ref_sent,
-                target_id=target,
-            )
+        key = {"k_sender": ref.sender, "k_identifier": ref.identifier, "k_sent": ref_sent}
+        target = connection.execute(_FIND, key).scalar()
+        connection.execute(
+            _ADD_REFERENCE,
+            {
+                "alert_id": alert_id,
+                "ref_sender": ref.sender,
+                "ref_identifier": ref.identifier,
+                "ref_sent": ref_sent,
+                "target_id": target,
+            },
         )
         if target is None:
             result.unknown_references.append(f"{ref.sender},{ref.identifier},{ref_sent}")
             continue
-        _apply(session, row.msg_type, row.id, target, result)
+        _apply(connection, alert.msg_type, alert_id, target, result)
 
 
-def _link_incoming(session: Session, row: AlertRow, result: StoredAlert) -> None:
+def _link_incoming(
+    connection: Connection, key: tuple[str, str, str], alert_id: int, result: StoredAlert
+) -> None:
     """Earlier alerts that referenced this one before it arrived: link them now and apply their effect."""
-    waiting = session.execute(
-        select(AlertReference.id, AlertReference.alert_id, AlertRow.msg_type)
-        .join(AlertRow, AlertRow.id == AlertReference.alert_id)
-        .where(
-            AlertReference.target_id.is_(None),
-            AlertReference.ref_sender == row.sender,
-            AlertReference.ref_identifier == row.identifier,
-            AlertReference.ref_sent == row.sent,
-        )
+    sender, identifier, sent = key
+    waiting = connection.execute(
+        _WAITING, {"k_sender": sender, "k_identifier": identifier, "k_sent": sent}
     ).all()
     for ref_id, referrer, msg_type in waiting:
-        session.execute(update(AlertReference).where(AlertReference.id == ref_id).values(target_id=row.id))
-        _apply(session, msg_type, referrer, row.id or 0, result)
+        connection.execute(_LINK, {"k_ref": ref_id, "k_target": alert_id})
+        _apply(connection, msg_type, referrer, alert_id, result)
 
 
-def _apply(session: Session, msg_type: str, referrer: int, target: int, result: StoredAlert) -> None:
+def _apply(connection: Connection, msg_type: str, referrer: int, target: int, result: StoredAlert) -> None:
     if msg_type == CANCELLING:
-        session.execute(
-            update(AlertRow).where(AlertRow.id == target).values(cancelled=True, cancelled_by=referrer)
-        )
+        connection.execute(_CANCEL, {"k_target": target, "k_by": referrer})
         result.cancelled.append(target)
     elif msg_type == SUPERSEDING:
-        session.execute(update(AlertRow).where(AlertRow.id == target).values(superseded_by=referrer))
+        connection.execute(_SUPERSEDE, {"k_target": target, "k_by": referrer})
         result.superseded.append(target)
