@@ -164,3 +164,20 @@ def test_cli_preview_json_and_send(town: AppContext) -> None:
     assert result.exit_code == 0 and result.stdout.strip().splitlines()[-1].isdigit()
     result = runner.invoke(cli, ["--db", url, "send", "--text", "Test", "--group", "nobody"])
     assert result.exit_code == 1 and "no group named 'nobody'" in result.stderr
+
+
+def test_send_wait_runs_the_engine_until_done_or_says_why_it_cannot(town: AppContext) -> None:
+    runner = CliRunner()
+    url = town.config.db_url
+    result = runner.invoke(
+        cli, ["--db", url, "send", "--text", "Drill", "--group", "fire", "--drill", "--wait", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    waited = json.loads(result.stdout)["wait"]
+    assert waited["finished"] and waited["states"] == {"delivered": 18}
+    # A live broadcast with no live route configured cannot move: --wait says so at once, exit 1.
+    result = runner.invoke(
+        cli, ["--db", url, "send", "--text", "Live", "--group", "fire", "--wait", "--wait-timeout", "60"]
+    )
+    assert result.exit_code == 1
+    assert "no live route for kind sms" in result.stderr

@@ -122,18 +122,31 @@ def preview(state: CliState, as_json: bool, **kw: Any) -> None:
 
 @click.command()
 @compose_options
+@click.option(
+    "--wait", is_flag=True, help="Run the engine here until this broadcast is sent, then show its status."
+)
+@click.option("--wait-timeout", default=600.0, show_default=True, type=float, help="Seconds --wait may take.")
 @pass_state
-def send(state: CliState, as_json: bool, **kw: Any) -> None:
-    """Create a broadcast; the engine (alertcast run) delivers it. Prints the broadcast id."""
-    from alertcast.services.send import SEND_ERRORS, describe
+def send(state: CliState, as_json: bool, wait: bool, wait_timeout: float, **kw: Any) -> None:
+    """Create a broadcast; the engine (alertcast run, or --wait) delivers it. Prints the broadcast id.
+
+    With --wait, exit status 1 when the broadcast could not be finished (no route serves it, time-out).
+    """
+    from alertcast.services.send import SEND_ERRORS, describe, wait_for_broadcast
     from alertcast.services.send import send as run_send
 
     try:
         sent = run_send(state.app(), _request(**kw))
     except SEND_ERRORS as exc:
         fail(str(exc))
+    outcome = wait_for_broadcast(state.app(), sent.broadcast_id, timeout=wait_timeout) if wait else None
     if as_json:
-        emit_json({"broadcast_id": sent.broadcast_id} | describe(sent.composition))
+        data = {"broadcast_id": sent.broadcast_id} | describe(sent.composition)
+        if outcome is not None:
+            data["wait"] = {"finished": outcome.finished, "reason": outcome.reason} | outcome.status.as_dict()
+        emit_json(data)
+        if outcome is not None and not outcome.finished:
+            raise SystemExit(1)
         return
     c = sent.composition
     for w in c.warnings:
@@ -143,3 +156,8 @@ def send(state: CliState, as_json: bool, **kw: Any) -> None:
         f"priority {c.priority.label}{', DRILL' if c.drill else ''}"
     )
     click.echo(sent.broadcast_id)
+    if outcome is not None:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(outcome.status.counts.states.items()))
+        click.echo(f"broadcast {sent.broadcast_id}: {states}", err=True)
+        if not outcome.finished:
+            fail(f"broadcast {sent.broadcast_id} not finished: {outcome.reason}")

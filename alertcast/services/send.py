@@ -94,3 +94,53 @@ def send(ctx: AppContext, request: ComposeRequest, *, now: datetime | None = Non
         )
         broadcast_id = create_broadcast(session, spec, now=now)
     return Sent(broadcast_id, composition)
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    finished: bool
+    """Nothing of the broadcast is queued or claimed any more."""
+    status: Any
+    """The broadcast's :class:`~alertcast.services.status.BroadcastStatus` at the end."""
+    reason: str = ""
+
+
+def wait_for_broadcast(
+    ctx: AppContext, broadcast_id: int, *, timeout: float = 600.0, receipts: float = 10.0, poll: float = 0.5
+) -> WaitOutcome:
+    """Run the engine here until ``broadcast_id`` has nothing left to hand out, then up to ``receipts``
+    seconds more for its delivery receipts. Other engines on the same store may share the work (leases).
+
+    Gives up early, with the reason, when the broadcast cannot move: no configured route serves it.
+    """
+    import time
+
+    from alertcast.services.engine_host import EngineHost
+    from alertcast.services.status import broadcast_status
+
+    host = EngineHost(ctx)
+    host.start()
+    deadline = time.monotonic() + timeout
+    reason = ""
+    try:
+        while True:
+            status = broadcast_status(ctx, broadcast_id)
+            stuck = [n for n in status.notes if n.startswith("no ")]
+            if status.open == 0:
+                break
+            if stuck and not status.counts.states.get("claimed"):
+                reason = "; ".join(stuck)
+                break
+            if time.monotonic() > deadline or not host.running:
+                reason = (
+                    f"gave up after {timeout:g} s" if host.running else f"the engine stopped: {host.error}"
+                )
+                break
+            time.sleep(poll)
+        settle = time.monotonic() + receipts
+        while not reason and status.counts.states.get("submitted") and time.monotonic() < settle:
+            time.sleep(poll)
+            status = broadcast_status(ctx, broadcast_id)
+    finally:
+        host.stop()
+    return WaitOutcome(finished=not reason, status=broadcast_status(ctx, broadcast_id), reason=reason)
