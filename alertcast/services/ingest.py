@@ -161,7 +161,10 @@ def stop_broadcasts_of_cancelled_alerts(ctx: AppContext, alert_ids: Iterable[int
     with ctx.session() as session:
         ids = list(
             session.execute(
-                select(Broadcast.id).where(Broadcast.alert_id.in_(wanted), Broadcast.status == "active")
+                # "done" too: a finished broadcast may still have fallback steps waiting to go out.
+                select(Broadcast.id).where(
+                    Broadcast.alert_id.in_(wanted), Broadcast.status.in_(("active", "done"))
+                )
             ).scalars()
         )
     for broadcast_id in ids:

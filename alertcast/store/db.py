@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 """The newest migration's revision. Checking it takes one query, so a command that finds the schema
 current never imports Alembic; ``tests/test_store_migrations.py`` keeps this equal to Alembic's head."""
 

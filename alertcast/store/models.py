@@ -169,6 +169,11 @@ class Broadcast(SQLModel, table=True):
     channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     cancelled_at: datetime | None = _ts()
     recipients: int = 0
+    escalation: dict = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    """The fallback policy in force when it was sent (``core.escalation.EscalationPolicy.to_json``), or
+    ``{}``: kept with the broadcast so a later change of configuration never alters one under way."""
 
 
 class BroadcastMessage(SQLModel, table=True):
@@ -201,6 +206,24 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_broadcast_state", "broadcast_id", "state"),
         Index("ix_delivery_provider", "provider_id"),
         Index("ix_delivery_lease", "state", "lease_expires_at"),
+        # The escalation sweep reads only rows still waiting for a decision (escalate_at set), by state
+        # and time; every other row (nearly all of them) stays out of this index.
+        Index(
+            "ix_delivery_escalation",
+            "state",
+            "escalate_at",
+            sqlite_where=text("escalate_at IS NOT NULL"),
+            postgresql_where=text("escalate_at IS NOT NULL"),
+        ),
+        # A fallback step is created once per parent and address, however many engines decide it at once.
+        Index(
+            "ux_delivery_parent_address",
+            "parent_id",
+            "address",
+            unique=True,
+            sqlite_where=text("parent_id IS NOT NULL"),
+            postgresql_where=text("parent_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -225,6 +248,10 @@ class Delivery(SQLModel, table=True):
     parent_id: int | None = Field(default=None, foreign_key="delivery.id")
     """The delivery this one falls back from or escalates, so reports can show each recipient's path."""
     step: int = 0
+    """Index of the broadcast's fallback step this delivery belongs to (0 without a policy)."""
+    escalate_at: datetime | None = _ts()
+    """When the escalation sweep should next look at this delivery; None once nothing more can follow it
+    (no later step, reached, acknowledged, escalated). A failed delivery with it set is looked at at once."""
     ack_code: str | None = None
     queued_at: datetime | None = _ts()
     claimed_at: datetime | None = _ts()
@@ -242,7 +269,8 @@ class Ack(SQLModel, table=True):
     text: str
     broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
     delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
-    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    """Indexed so escalation can ask "has this person acknowledged?" without reading a broadcast's acks."""
     matched: bool = False
     reason: str = ""
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from alertcast.core.escalation import EscalationPolicy
 from alertcast.store.models import Contact, DeliveryState, utcnow
 from alertcast.store.outbox_admin import (
     CancelOutcome,
@@ -85,25 +86,31 @@ __all__ = [
 ]
 
 
+Row = tuple[int | None, str, str, str]
+
+
 def _recipient_rows(
     items: Sequence[Recipient | tuple[int | None, str, str, str]],
     languages: Mapping[str, object],
     default: str,
-) -> tuple[list[tuple[int | None, str, str, str]], dict[str, None], int]:
+) -> tuple[dict[int, list[Row]], dict[str, None], int]:
     """Check every recipient and turn it into a (contact_id, address, kind, language) row, in one pass.
 
-    Returns the rows, the channel kinds in first-seen order, and how many distinct people they reach.
+    Returns the rows by fallback step, the channel kinds in first-seen order, and how many distinct people
+    they reach.
     """
-    rows: list[tuple[int | None, str, str, str]] = []
+    rows: dict[int, list[Row]] = {}
     kinds: dict[str, None] = {}
     people: set[object] = set()
     for index, item in enumerate(items):
+        step = 0
         if isinstance(item, Recipient):
-            contact_id, address, kind, language = (
+            contact_id, address, kind, language, step = (
                 item.contact_id,
                 item.address,
                 item.channel_kind,
                 item.language,
+                item.step,
             )
         else:
             try:
@@ -120,15 +127,17 @@ def _recipient_rows(
             raise OutboxError(
                 f"recipient {index} ({address}): contact id must be an integer, got {contact_id!r}"
             )
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise OutboxError(f"recipient {index} ({address}): step must be an integer >= 0, got {step!r}")
         kinds[kind] = None
         people.add(contact_id if contact_id is not None else address)
-        rows.append((contact_id, address, kind, language if language in languages else default))
+        rows.setdefault(step, []).append(
+            (contact_id, address, kind, language if language in languages else default)
+        )
     return rows, kinds, len(people)
 
 
-def _missing(
-    connection: Connection, rows: list[tuple[int | None, str, str, str]], exc: IntegrityError
-) -> str:
+def _missing(connection: Connection, rows: list[Row], exc: IntegrityError) -> str:
     """Which contact ids are unknown: PostgreSQL says so itself; SQLite is asked (its transaction survives)."""
     if connection.dialect.name != "sqlite":
         return str(exc.orig).strip().splitlines()[-1]
@@ -153,6 +162,8 @@ def _check_spec(spec: BroadcastSpec) -> str:
         raise OutboxError("broadcast: no recipients")
     if isinstance(spec.priority, bool) or not isinstance(spec.priority, int):
         raise OutboxError(f"broadcast: priority must be an integer, got {spec.priority!r}")
+    if spec.escalation and EscalationPolicy.from_json(spec.escalation) is None:
+        raise OutboxError("broadcast: the escalation policy has no steps")
     return default
 
 
@@ -164,7 +175,8 @@ def create_broadcast(session: Session, spec: BroadcastSpec, *, now: datetime | N
     """
     default = _check_spec(spec)
     at = now or utcnow()
-    rows, kinds, people = _recipient_rows(spec.recipients, spec.messages, default)
+    by_step, kinds, people = _recipient_rows(spec.recipients, spec.messages, default)
+    policy = EscalationPolicy.from_json(spec.escalation)
     connection = session.connection()
     broadcast_id = connection.execute(
         insert(BROADCAST).values(
@@ -180,6 +192,7 @@ def create_broadcast(session: Session, spec: BroadcastSpec, *, now: datetime | N
             ack_code=spec.ack_code,
             channels=list(spec.channel_kinds or kinds),
             recipients=people,
+            escalation=policy.to_json() if policy else {},
         )
     ).inserted_primary_key[0]
     connection.execute(
@@ -202,14 +215,19 @@ def create_broadcast(session: Session, spec: BroadcastSpec, *, now: datetime | N
         "state": DeliveryState.QUEUED.value,
         "attempts": 0,
         "possible_duplicate": False,
-        "step": 0,
         "queued_at": at,
         "next_attempt_at": at,
     }
+    rows: list[Row] = []
+    columns = ("contact_id", "address", "channel_kind", "language")
     try:
-        bulk_insert(
-            connection, DELIVERY, ("contact_id", "address", "channel_kind", "language"), rows, constants
-        )
+        for step, group in sorted(by_step.items()):
+            rows.extend(group)
+            # Deliveries with a later fallback step are watched by the escalation sweep from the start.
+            watch = at + policy.first_look if policy and policy.has_later_step(step) else None
+            bulk_insert(
+                connection, DELIVERY, columns, group, {**constants, "step": step, "escalate_at": watch}
+            )
     except IntegrityError as exc:
         raise OutboxError(
             f"recipients name a contact that does not exist ({_missing(connection, rows, exc)})"
@@ -222,7 +240,7 @@ def create_broadcast(session: Session, spec: BroadcastSpec, *, now: datetime | N
             subject=f"broadcast:{broadcast_id}",
             detail={
                 "title": spec.title,
-                "deliveries": len(rows),
+                "deliveries": sum(len(group) for group in by_step.values()),
                 "recipients": people,
                 "priority": spec.priority,
                 "drill": spec.drill,

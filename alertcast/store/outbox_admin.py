@@ -54,10 +54,25 @@ def sweep_cancelled(engine: Engine, now: datetime | None = None) -> int:
 
 
 def mark_done(engine: Engine) -> int:
-    """Active broadcasts with nothing left to send (no queued or claimed delivery) become ``done``."""
+    """Active broadcasts with nothing left to send (no queued or claimed delivery) become ``done``.
+
+    Two statements: the candidates are locked first, and only then checked again and updated. On
+    PostgreSQL a single UPDATE that waited for the row lock of a fallback step's transaction would re-check
+    the broadcast row but not the deliveries (its subquery keeps the statement's older snapshot), and could
+    mark ``done`` a broadcast that has just been given queued deliveries, which then nobody would claim.
+    """
     open_work = exists().where(_d.broadcast_id == _b.id, _d.state.in_((S.QUEUED.value, S.CLAIMED.value)))
-    statement = update(BROADCAST).where(_b.status == "active", ~open_work).values(status="done")
-    return run_write(engine, lambda c: c.execute(statement).rowcount)
+    finished = (_b.status == "active") & ~open_work
+    candidates = select(_b.id).where(finished).with_for_update()
+
+    def work(connection: Connection) -> int:
+        ids = list(connection.execute(candidates).scalars())
+        if not ids:
+            return 0
+        statement = update(BROADCAST).where(_b.id.in_(ids), finished).values(status="done")
+        return connection.execute(statement).rowcount
+
+    return run_write(engine, work)
 
 
 def inactive_broadcasts(engine: Engine, ids: Iterable[int]) -> dict[int, str]:
@@ -87,7 +102,8 @@ def cancel_broadcast(
         if status is None:
             raise OutboxError(f"no broadcast {broadcast_id}")
         cancelled = 0
-        if status == "active":
+        # A finished ("done") broadcast may still have fallback steps waiting: cancelling it stops them.
+        if status in ("active", "done"):
             connection.execute(
                 update(BROADCAST).where(_b.id == broadcast_id).values(status="cancelled", cancelled_at=at)
             )
@@ -106,13 +122,18 @@ def cancel_broadcast(
                     lease_expires_at=None,
                 )
             ).rowcount
+            connection.execute(
+                update(DELIVERY)
+                .where(_d.broadcast_id == broadcast_id, _d.escalate_at.is_not(None))
+                .values(escalate_at=None)
+            )
         counts = dict(
             connection.execute(
                 select(_d.state, func.count()).where(_d.broadcast_id == broadcast_id).group_by(_d.state)
             ).all()
         )
         sent = sum(counts.get(s.value, 0) for s in (S.SUBMITTED, S.DELIVERED, S.ACKNOWLEDGED))
-        new_status = "cancelled" if status in ("active", "cancelled") else status
+        new_status = "cancelled" if status in ("active", "done", "cancelled") else status
         connection.execute(
             insert(AUDIT).values(
                 at=at,

@@ -37,6 +37,7 @@ _RETURNED = (
     DELIVERY.c.possible_duplicate,
     DELIVERY.c.drill,
     DELIVERY.c.next_attempt_at,
+    DELIVERY.c.ack_code,
 )
 
 
@@ -102,6 +103,7 @@ def _to_claimed(r: Any, info: BroadcastInfo | None, route: str) -> ClaimedDelive
         body=text.body,
         expires_at=info.expires_at if info else None,
         route=route,
+        ack_code=r.ack_code,
     )
 
 

@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 
 class OutboxError(ValueError):
@@ -25,6 +26,8 @@ class Recipient:
     address: str
     channel_kind: str = "sms"
     language: str = "en"
+    step: int = 0
+    """The fallback step it belongs to: a person starts at the first step they can be reached on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,9 @@ class BroadcastSpec:
     """Kinds the broadcast uses, for display; derived from the recipients when empty."""
     alert_id: int | None = None
     default_language: str | None = None
+    escalation: Mapping[str, Any] | None = None
+    """The fallback policy (``EscalationPolicy.to_json()``); deliveries with a later step are watched by the
+    engine's escalation sweep. None: each delivery stands alone."""
 
 
 class ResultKind(enum.StrEnum):
@@ -135,6 +141,8 @@ class ClaimedDelivery:
     body: str
     expires_at: datetime | None
     route: str
+    ack_code: str | None = None
+    """The delivery's own secret for an acknowledgement link, when it has one."""
 
 
 @dataclass(frozen=True, slots=True)
