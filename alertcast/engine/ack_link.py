@@ -29,6 +29,8 @@ from alertcast.config import Config, ConfigError
 from alertcast.core.ack_codes import ack_link_url, with_ack_link
 from alertcast.engine.ratelimit import TokenBucket
 from alertcast.store.ack_links import ack_by_token, link_info, link_token
+from alertcast.store.ack_records import AckOutcome
+from alertcast.store.outbox_escalation import stop_for_acknowledged
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,6 +141,15 @@ class _BadRequest(Exception):
     pass
 
 
+def _acknowledge(engine: Engine, token: str) -> AckOutcome | None:
+    """Record the acknowledgement, then send nothing more to that person for that broadcast (queued
+    deliveries, fallback steps)."""
+    outcome = ack_by_token(engine, token)
+    if outcome is not None and outcome.broadcast_id is not None and outcome.contact_id is not None:
+        stop_for_acknowledged(engine, [(outcome.broadcast_id, outcome.contact_id)])
+    return outcome
+
+
 @dataclass(frozen=True)
 class _Request:
     method: str
@@ -232,7 +243,7 @@ class AckLinkServer:
             return 404, NOT_FOUND, {}
         token = match.group(1)
         if request.method == "POST":
-            outcome = await self._db_call(ack_by_token, token)
+            outcome = await self._db_call(_acknowledge, token)
             if outcome is None:
                 return 404, NOT_FOUND, {}
             self.acknowledged += 1

@@ -46,6 +46,10 @@ class EngineSettings:
     housekeeping_seconds: float = 1.0
     progress_seconds: float = 0.5
     reclaim_dead_local: bool = True
+    escalation_seconds: float = 2.0
+    """How often the engine looks for fallback steps that are due (``[[fallback]]``)."""
+    escalation_batch: int = 500
+    """Deliveries the escalation sweep reads per transaction."""
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -146,6 +150,8 @@ def parse_engine(raw: Mapping[str, Any], where: str = "engine") -> EngineSetting
         ),
         progress_seconds=_number(raw, "progress_seconds", d.progress_seconds, where, minimum=0.05),
         reclaim_dead_local=_flag(raw, "reclaim_dead_local", d.reclaim_dead_local, where),
+        escalation_seconds=_number(raw, "escalation_seconds", d.escalation_seconds, where, minimum=0.05),
+        escalation_batch=_integer(raw, "escalation_batch", d.escalation_batch, where),
     )
     if settings.backoff_jitter > 1:
         raise ConfigError(f"{where}.backoff_jitter: expected a fraction between 0 and 1")

@@ -34,9 +34,10 @@ from alertcast.channels.base import (
     RouteState,
     SendResult,
 )
+from alertcast.engine.ack_link import AckLinkSettings
 from alertcast.engine.config import EngineSettings, RouteSettings
 from alertcast.engine.events import EngineNotice, EventBus
-from alertcast.engine.inbound import InboundHandler, store_unmatched
+from alertcast.engine.inbound import InboundHandler, InboundReport, store_unmatched
 from alertcast.engine.route import RouteRuntime
 from alertcast.engine.storeio import StoreWorker
 from alertcast.engine.writer import ResultWriter
@@ -78,6 +79,11 @@ class Tally:
     expired: int = 0
     cancelled: int = 0
     refused: int = 0
+    acknowledged: int = 0
+    """Replies matched as acknowledgements (first ones; repeats are not counted)."""
+    replies_unmatched: int = 0
+    opt_out_requests: int = 0
+    help_requests: int = 0
 
 
 @dataclass
@@ -95,12 +101,15 @@ class Dispatcher:
         *,
         events: EventBus | None = None,
         inbound: InboundHandler | None = None,
+        links: AckLinkSettings | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.owner = settings.owner_id()
         self.events = events or EventBus()
         self.inbound = inbound or store_unmatched
+        self.links = links if links is not None and links.enabled else None
+        """When set, long-form messages of deliveries with a link secret carry their ack link."""
         self.store = StoreWorker(engine)
         self.routes = {
             r.name: RouteRuntime(r, ch, settings.route_cooldown_seconds, settings.failover_requeues)
@@ -277,6 +286,9 @@ class Dispatcher:
             self.tally.refused += 1
             self._finish(rt, d, ResultKind.RELEASE, None)
             return None
+        body = d.body or None
+        if self.links is not None and d.ack_code:
+            body = self.links.body_with_link(d.body or d.text, d.id, d.ack_code, d.language)
         return OutboundMessage(
             delivery_id=d.id,
             address=d.address,
@@ -284,7 +296,7 @@ class Dispatcher:
             priority=d.priority,
             drill=d.drill,
             title=d.title or None,
-            body=d.body or None,
+            body=body,
             expires_at=d.expires_at,
             broadcast_id=d.broadcast_id,
         )
@@ -389,8 +401,24 @@ class Dispatcher:
 
     def _inbound_done(self, task: asyncio.Task[object]) -> None:
         self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             log.error("inbound handler failed: %s", task.exception())
+            return
+        report = task.result()
+        if isinstance(report, InboundReport):
+            self._inbound_report(report)
+
+    def _inbound_report(self, report: InboundReport) -> None:
+        """Count replies, and put every opt-out and help request in front of the operator."""
+        t = self.tally
+        t.acknowledged += report.acknowledged
+        t.replies_unmatched += report.unmatched
+        t.opt_out_requests += len(report.opt_outs)
+        t.help_requests += len(report.help_requests)
+        for notice in report.notices():
+            self.events.publish(notice)
 
     def on_state(self, channel: str, state: RouteState) -> None:
         rt = self.by_channel.get(channel)

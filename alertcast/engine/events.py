@@ -57,6 +57,8 @@ class BroadcastProgress:
     """Deliveries finished per second by this engine over the last interval."""
     totals: dict[str, int] = field(default_factory=dict)
     """Per-state counts from the last database snapshot."""
+    acked: int = 0
+    """People who acknowledged, as of the last snapshot (deliveries in state ``acknowledged``)."""
 
     @property
     def key(self) -> tuple[str, int]:

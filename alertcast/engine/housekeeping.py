@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from alertcast.engine.config import RouteSettings
 from alertcast.engine.dispatcher import Dispatcher
+from alertcast.engine.escalation import EscalationTally, sweep_until_done
 from alertcast.engine.events import BroadcastProgress, EngineNotice, RouteProgress
 from alertcast.store.outbox import (
     expire_due,
@@ -27,6 +28,7 @@ from alertcast.store.outbox import (
     renew_leases,
     sweep_cancelled,
 )
+from alertcast.store.outbox_escalation import escalations_due
 from alertcast.store.outbox_report import OpenWork, awaiting_receipts, broadcast_state_counts, open_work
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ class Housekeeper:
         self.recovered = 0
         self.expired = 0
         self.cancel_swept = 0
+        self.escalation = EscalationTally()
         self._totals: dict[int, dict[str, int]] = {}
         self._notified: set[str] = set()
         self._finished_seen: dict[int, int] = {}
@@ -113,6 +116,7 @@ class Housekeeper:
             ("cancels", s.cancel_poll_seconds, self.cancels),
             ("done", max(s.housekeeping_seconds * 5, 2.0), self.done),
             ("progress", s.progress_seconds, self.progress),
+            ("escalation", s.escalation_seconds, self.escalate),
         ]
         for name, every, job in jobs:
             self._tasks.append(loop.create_task(self._every(every, job), name=f"alertcast-{name}"))
@@ -157,6 +161,17 @@ class Housekeeper:
     async def done(self) -> None:
         await self.d.store.call(mark_done)
 
+    async def escalate(self) -> None:
+        """Create the fallback steps that are due (see :mod:`alertcast.engine.escalation`)."""
+        totals = await sweep_until_done(self.d.store, self.s.escalation_batch, self.escalation)
+        if totals.created:
+            self.d._wake_all()
+            self.d.events.publish(
+                EngineNotice(
+                    "info", f"fallback: {self.escalation.escalated} recipient(s) moved to their next channel"
+                )
+            )
+
     async def cancels(self) -> None:
         """Drop buffered deliveries of broadcasts cancelled (by any process) since the last look."""
         d = self.d
@@ -175,7 +190,10 @@ class Housekeeper:
         d = self.d
         if d.outstanding or d.writer.pending or any(rt.held or not rt.idle for rt in d.routes.values()):
             return IdleState(False)
-        return classify(await d.store.call(open_work), routes)
+        state = classify(await d.store.call(open_work), routes)
+        if state.idle and await d.store.call(escalations_due, cap=1):
+            return IdleState(False)  # a fallback step is due: the sweep is about to create work
+        return state
 
     async def awaiting_receipts(self) -> int:
         """Receipts still expected for what was submitted on this engine's routes since it started."""
@@ -230,6 +248,7 @@ class Housekeeper:
                     cancelled=counts.get("cancelled", 0),
                     rate=(finished - last) / elapsed,
                     totals=dict(totals),
+                    acked=totals.get("acknowledged", 0),
                 )
             )
 

@@ -24,6 +24,7 @@ _BUILTIN: dict[str, str] = {
     "drill": "alertcast.engine.routes:drill_channel",
     "smpp": "alertcast.channels.smpp_route:smpp_channel",
     "modem": "alertcast.channels.modem_route:modem_channel",
+    "apprise": "alertcast.channels.apprise_route:apprise_channel",
 }
 _REGISTERED: dict[str, ChannelFactory] = {}
 

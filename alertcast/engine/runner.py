@@ -39,6 +39,15 @@ class RunSummary:
     receipts_matched: int
     receipts_unmatched: int
     """Receipts that never matched a delivery within the hold time (or were still held at stop)."""
+    acknowledged: int = 0
+    """Replies matched as acknowledgements."""
+    replies_unmatched: int = 0
+    opt_out_requests: int = 0
+    help_requests: int = 0
+    escalated: int = 0
+    """People this engine moved on to a later fallback step."""
+    fallback_deliveries: int = 0
+    """Deliveries it created for those steps."""
     stranded: list[dict[str, Any]] = field(default_factory=list)
     routes: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -67,6 +76,12 @@ def summarise(d: Dispatcher, keeper: Housekeeper, seconds: float, stranded: list
         stale_results=w.stale,
         receipts_matched=w.receipts_matched,
         receipts_unmatched=w.receipts_dropped + d.writer.held_receipts,
+        acknowledged=t.acknowledged,
+        replies_unmatched=t.replies_unmatched,
+        opt_out_requests=t.opt_out_requests,
+        help_requests=t.help_requests,
+        escalated=keeper.escalation.escalated,
+        fallback_deliveries=keeper.escalation.created,
         stranded=[{"kind": s.kind, "drill": s.drill, "count": s.count, "reason": s.reason} for s in stranded],
         routes={
             name: {

@@ -19,6 +19,7 @@ from alertcast.config import Config, ConfigError
 from alertcast.core.cap_eligibility import broadcast_eligibility
 from alertcast.core.cap_json import alert_from_json
 from alertcast.core.cap_model import Alert
+from alertcast.core.escalation import EscalationPolicy, policy_for
 from alertcast.core.language import best_language_index, normalise_tag
 from alertcast.core.priority import Priority, alert_priority, parse_priority
 from alertcast.core.render import (
@@ -31,6 +32,7 @@ from alertcast.core.render import (
     is_drill,
 )
 from alertcast.core.sms import sms_stats
+from alertcast.engine.escalation import load_fallback
 from alertcast.services.recipients import APPRISE, SMS, RecipientSet, Targets, resolve
 from alertcast.store.models import Alert as AlertRow
 
@@ -80,6 +82,8 @@ class Composition:
     recipient_language: dict[int, str]
     """Contact id → the message language they get."""
     warnings: list[str] = field(default_factory=list)
+    escalation: EscalationPolicy | None = None
+    """The ``[[fallback]]`` policy for its priority, limited to the allowed channels; None: no fallback."""
 
 
 def render_settings(config: Config) -> RenderSettings:
@@ -186,12 +190,15 @@ def compose(
         title = request.title or next(iter(texts.values()))[:60]
     emergency = priority >= Priority.SEVERE and config.contacts.emergency_reaches_opted_out
     kinds = request.channels or (SMS, APPRISE)
+    configured = policy_for(load_fallback(config), int(priority))
+    escalation = configured.restricted_to(kinds) if configured else None
     recipients = resolve(
         session,
         request.targets,
         region=config.contacts.default_region,
         channel_kinds=kinds,
         include_opted_out=emergency,
+        steps=escalation.steps if escalation else None,
     )
     ack = request.ack if request.ack is not None else not request.targets.area_of
     ack_code = new_ack_code() if ack else None
@@ -229,6 +236,7 @@ def compose(
         recipients=recipients,
         recipient_language={r.contact_id: recipient_language[r.language] for r in recipients.recipients},
         warnings=warnings,
+        escalation=escalation,
     )
 
 

@@ -1,14 +1,17 @@
 """Who gets a broadcast: groups, single contacts and everyone inside an alert's area, deduplicated.
 
 The preview and the send path call the same function so what an operator previews is exactly what is
-sent. Each contact is reached on one channel kind: SMS when they have a phone (and SMS is allowed), else
-Apprise (e-mail address or personal URL); fallback to other channels is the dispatcher's business.
+sent. Without a fallback policy each contact is reached on one channel kind: SMS when they have a phone
+(and SMS is allowed), else Apprise (e-mail address or personal URL). With one (``[[fallback]]``), each
+contact starts at the first step of the policy they can be reached on, with a delivery to every address
+they have on that step's kinds (a step of several kinds is "all channels at once"); later steps are the
+engine's business.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -16,6 +19,7 @@ from sqlmodel import Session
 
 from alertcast.core.cap_json import alert_from_json
 from alertcast.core.contact_rows import normalise_phone
+from alertcast.core.escalation import contact_addresses
 from alertcast.core.targeting import ContactPoints, GeocodeIndex, target_alert
 from alertcast.store.models import Alert as AlertRow
 from alertcast.store.models import Contact, ContactGroup, GroupMember
@@ -46,6 +50,8 @@ class Reach:
     address: str
     channel_kind: str
     language: str
+    step: int = 0
+    """The fallback step this delivery belongs to (0 without a policy)."""
 
 
 @dataclass
@@ -56,6 +62,11 @@ class RecipientSet:
     opted_out_skipped: int = 0
     unreachable: list[str] = field(default_factory=list)
     """Contacts selected but with no address on any allowed channel, by name."""
+
+    @property
+    def people(self) -> int:
+        """Contacts reached (with a fallback policy a contact may get several deliveries at once)."""
+        return len({r.contact_id for r in self.recipients})
 
     def per_channel(self) -> dict[str, int]:
         return dict(Counter(r.channel_kind for r in self.recipients))
@@ -116,6 +127,15 @@ def _reach(contact: Contact, kinds: frozenset[str]) -> tuple[str, str] | None:
     return None
 
 
+def _first_step(contact: Contact, steps: Sequence[Sequence[str]]) -> tuple[int, list[tuple[str, str]]] | None:
+    """The first fallback step the contact can be reached on, with every (kind, address) of it."""
+    for index, kinds in enumerate(steps):
+        found = contact_addresses(kinds, contact.phone, contact.email, contact.apprise_urls or [])
+        if found:
+            return index, found
+    return None
+
+
 def resolve(
     session: Session,
     targets: Targets,
@@ -123,8 +143,10 @@ def resolve(
     region: str,
     channel_kinds: Iterable[str] = (SMS, APPRISE),
     include_opted_out: bool = False,
+    steps: Sequence[Sequence[str]] | None = None,
 ) -> RecipientSet:
-    """Every contact the targets select, once, each with the channel and address to reach them on."""
+    """Every contact the targets select, once, each with the channel and address to reach them on; with
+    fallback ``steps`` (kinds already limited to the allowed ones), every address of their first step."""
     result = RecipientSet()
     chosen: dict[int, None] = {}
     for name in targets.groups:
@@ -147,6 +169,16 @@ def resolve(
             contact = contacts[cid]
             if contact.opted_out and not include_opted_out:
                 result.opted_out_skipped += 1
+                continue
+            if steps:
+                first = _first_step(contact, steps)
+                if first is None:
+                    result.unreachable.append(contact.name)
+                    continue
+                step, found = first
+                result.recipients.extend(
+                    Reach(cid, contact.name, address, kind, contact.language, step) for kind, address in found
+                )
                 continue
             reach = _reach(contact, kinds)
             if reach is None:

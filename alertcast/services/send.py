@@ -6,17 +6,20 @@ exists with all its recipients or not at all; the engine picks it up from there.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from alertcast.config import ConfigError
 from alertcast.services.compose import ComposeError, ComposeRequest, Composition, compose
 from alertcast.services.context import AppContext
-from alertcast.services.recipients import TargetError
+from alertcast.services.recipients import APPRISE, TargetError
+from alertcast.store.ack_links import assign_link_tokens
 from alertcast.store.outbox import create_broadcast
 from alertcast.store.outbox_types import BroadcastSpec, MessageText, OutboxError, Recipient
 
-SEND_ERRORS: tuple[type[Exception], ...] = (ComposeError, TargetError, OutboxError)
+SEND_ERRORS: tuple[type[Exception], ...] = (ComposeError, TargetError, OutboxError, ConfigError)
 
 
 def describe(c: Composition) -> dict[str, Any]:
@@ -45,12 +48,22 @@ def describe(c: Composition) -> dict[str, Any]:
             for m in c.messages.values()
         ],
         "recipients": {
-            "total": len(c.recipients.recipients),
+            "total": c.recipients.people,
+            "deliveries": len(c.recipients.recipients),
             "per_target": c.recipients.per_target,
             "per_channel": c.recipients.per_channel(),
             "opted_out_skipped": c.recipients.opted_out_skipped,
             "unreachable": c.recipients.unreachable,
         },
+        "fallback": {
+            "policy": c.escalation.name,
+            "steps": [list(step) for step in c.escalation.steps],
+            "receipt_wait_minutes": c.escalation.receipt_wait / 60,
+            "ack_wait_minutes": c.escalation.ack_wait / 60,
+            "per_step": dict(Counter(r.step for r in c.recipients.recipients)),
+        }
+        if c.escalation
+        else None,
         "warnings": c.warnings,
     }
 
@@ -81,7 +94,11 @@ def send(ctx: AppContext, request: ComposeRequest, *, now: datetime | None = Non
             },
             recipients=[
                 Recipient(
-                    r.contact_id, r.address, r.channel_kind, composition.recipient_language[r.contact_id]
+                    r.contact_id,
+                    r.address,
+                    r.channel_kind,
+                    composition.recipient_language[r.contact_id],
+                    step=r.step,
                 )
                 for r in composition.recipients.recipients
             ],
@@ -91,8 +108,13 @@ def send(ctx: AppContext, request: ComposeRequest, *, now: datetime | None = Non
             ack_requested=composition.ack_code is not None,
             ack_code=composition.ack_code,
             alert_id=composition.alert_id,
+            escalation=composition.escalation.to_json() if composition.escalation else None,
         )
         broadcast_id = create_broadcast(session, spec, now=now)
+        if spec.ack_requested:
+            # E-mail and chat messages carry a per-recipient ack link (shown when [ack_links] is enabled);
+            # fallback steps created later get theirs when they are created.
+            assign_link_tokens(session, broadcast_id, kinds=[APPRISE])
     return Sent(broadcast_id, composition)
 
 
