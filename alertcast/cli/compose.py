@@ -101,6 +101,10 @@ def _print_preview(p: dict[str, Any]) -> None:
         click.echo(f"  opted out, not sent: {r['opted_out_skipped']}")
     if r["unreachable"]:
         click.echo(f"  no address on the allowed channels: {len(r['unreachable'])}")
+    fallback = p.get("fallback")
+    if fallback:
+        steps = " → ".join("+".join(step) for step in fallback["steps"])
+        click.echo(f"fallback {fallback['policy']!r}: {steps} ({r['deliveries']} first deliveries)")
     for w in p["warnings"]:
         click.echo(f"warning: {w}", err=True)
 
@@ -152,7 +156,7 @@ def send(state: CliState, as_json: bool, wait: bool, wait_timeout: float, **kw: 
     for w in c.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(
-        f"broadcast {sent.broadcast_id} queued: {len(c.recipients.recipients)} recipient(s), "
+        f"broadcast {sent.broadcast_id} queued: {c.recipients.people} recipient(s), "
         f"priority {c.priority.label}{', DRILL' if c.drill else ''}"
     )
     click.echo(sent.broadcast_id)

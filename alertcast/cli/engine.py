@@ -100,23 +100,63 @@ def _print_status(data: dict[str, Any]) -> None:
         click.echo(f"  route {route}: {_fmt_states(states)}")
     for note in data["notes"]:
         click.echo(f"  note: {note}")
+    _print_acks(data)
+
+
+def _print_acks(data: dict[str, Any]) -> None:
+    """Acknowledgements, fallback steps and replies to read, when the status carries them."""
+    acks = data.get("acks")
+    if acks:
+        first, ninety = acks["first_ack_seconds"], acks["ninety_percent_seconds"]
+        click.echo(
+            f"  people: {acks['acknowledged']} acknowledged, {acks['delivered']} delivered, {acks['sent']} sent, "
+            f"{acks['pending']} pending, {acks['failed']} failed, {acks['not_sent']} not sent"
+            + ("" if acks["requested"] else " (no acknowledgement asked)")
+        )
+        if acks["requested"]:
+            click.echo(
+                f"  first acknowledgement after {'-' if first is None else f'{first:.1f} s'}; "
+                f"90 % after {'-' if ninety is None else f'{ninety:.1f} s'}"
+            )
+            for person in acks["not_acknowledged"]:
+                who = person["name"] or ", ".join(person["addresses"])
+                click.echo(f"    not acknowledged: {who} ({person['state']})")
+            hidden = acks["not_acknowledged_total"] - len(acks["not_acknowledged"])
+            if hidden > 0:
+                click.echo(f"    ... and {hidden} more (--limit shows more, --json lists them)")
+    fallback = data.get("fallback")
+    if fallback and fallback["policy"]:
+        steps = " → ".join("+".join(step) for step in fallback["steps"])
+        click.echo(f"  fallback {fallback['policy']!r}: {steps}; {fallback['watched']} awaiting a decision")
+        for step, states in sorted(fallback["by_step"].items()):
+            click.echo(f"    step {step}: {_fmt_states(states)}")
+    replies = data.get("replies")
+    if replies:
+        for kind, label in (("help_requests", "HELP requested"), ("opt_out_requests", "opt-out request")):
+            for reply in replies[kind]:
+                click.echo(f"  {label}: {reply['sender']}: {reply['text']!r}")
 
 
 @click.command()
 @click.argument("broadcast", type=int, required=False)
 @click.option(
-    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Recent broadcasts shown."
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Recent broadcasts shown; with BROADCAST, people listed as not acknowledged.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def status(state: CliState, broadcast: int | None, limit: int, as_json: bool) -> None:
-    """Delivery counts of BROADCAST by state, channel and route; without BROADCAST, recent broadcasts."""
+    """Delivery counts of BROADCAST by state, channel and route, who acknowledged and who has not (up to
+    --limit listed), fallback steps and replies to read; without BROADCAST, recent broadcasts."""
     from alertcast.services import status as svc
 
     ctx = state.app()
     with _setup_errors(), reported(*svc.STATUS_ERRORS):
         if broadcast is not None:
-            data = svc.broadcast_status(ctx, broadcast).as_dict()
+            data = svc.broadcast_status(ctx, broadcast, details=True, unacknowledged_limit=limit).as_dict()
             emit_json(data) if as_json else _print_status(data)
             return
         rows = [s.as_dict() for s in svc.recent(ctx, limit)]
@@ -183,7 +223,7 @@ def cancel(state: CliState, broadcast: int, as_json: bool) -> None:
     if as_json:
         emit_json(asdict(outcome))
         return
-    if outcome.previous_status != "active":
+    if outcome.previous_status not in ("active", "done"):
         click.echo(f"broadcast {broadcast} was already {outcome.previous_status}; nothing to cancel")
         return
     click.echo(

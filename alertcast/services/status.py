@@ -7,11 +7,13 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from alertcast.engine.config import RouteSettings, load_engine_config, routes_for
 from alertcast.services.context import AppContext
+from alertcast.store.ack_report import AckSummary, ReplySummary, ack_summary, reply_summary
+from alertcast.store.outbox_escalation import EscalationStatus, escalation_status
 from alertcast.store.outbox_report import (
     REPORT_COLUMNS,
     BroadcastCounts,
@@ -32,6 +34,11 @@ STATUS_ERRORS: tuple[type[Exception], ...] = (StatusError,)
 class BroadcastStatus:
     counts: BroadcastCounts
     notes: list[str] = field(default_factory=list)
+    acks: AckSummary | None = None
+    """Per person: acknowledged, delivered, sent, pending, failed; times to first and 90 % ack; who has not
+    acknowledged. Only with ``details``."""
+    fallback: EscalationStatus | None = None
+    replies: ReplySummary | None = None
 
     @property
     def open(self) -> int:
@@ -41,7 +48,42 @@ class BroadcastStatus:
     def as_dict(self) -> dict[str, Any]:
         data = _plain(asdict(self.counts))
         data["notes"] = list(self.notes)
+        if self.acks is not None:
+            data["acks"] = _acks(self.acks)
+        if self.fallback is not None:
+            data["fallback"] = asdict(self.fallback)
+        if self.replies is not None:
+            data["replies"] = {
+                "matched": self.replies.matched,
+                "unmatched": self.replies.unmatched,
+                "opt_out_requests": [_plain(asdict(r)) for r in self.replies.opt_out_requests],
+                "help_requests": [_plain(asdict(r)) for r in self.replies.help_requests],
+            }
         return data
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else round(value.total_seconds(), 3)
+
+
+def _acks(a: AckSummary) -> dict[str, Any]:
+    return {
+        "requested": a.ack_requested,
+        "recipients": a.recipients,
+        "acknowledged": a.acknowledged,
+        "delivered": a.delivered,
+        "sent": a.sent,
+        "pending": a.pending,
+        "failed": a.failed,
+        "not_sent": a.not_sent,
+        "first_ack_seconds": _seconds(a.first_ack_after),
+        "ninety_percent_seconds": _seconds(a.ninety_percent_after),
+        "not_acknowledged": [
+            {"contact_id": u.contact_id, "name": u.name, "addresses": list(u.addresses), "state": u.state}
+            for u in a.not_acknowledged
+        ],
+        "not_acknowledged_total": a.not_acknowledged_total,
+    }
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:
@@ -71,11 +113,20 @@ def route_notes(counts: BroadcastCounts, routes: tuple[RouteSettings, ...]) -> l
     return notes
 
 
-def broadcast_status(ctx: AppContext, broadcast_id: int) -> BroadcastStatus:
+def broadcast_status(
+    ctx: AppContext, broadcast_id: int, *, details: bool = False, unacknowledged_limit: int = 50
+) -> BroadcastStatus:
+    """Counts and notes; with ``details`` also acknowledgements per person, the fallback picture and the
+    replies that need reading (these read every delivery of the broadcast, so pollers leave them off)."""
     counts = broadcast_counts(ctx.engine, broadcast_id)
     if counts is None:
         raise StatusError(f"no broadcast {broadcast_id}")
-    return BroadcastStatus(counts, route_notes(counts, _routes(ctx)))
+    status = BroadcastStatus(counts, route_notes(counts, _routes(ctx)))
+    if details:
+        status.acks = ack_summary(ctx.engine, broadcast_id, limit=unacknowledged_limit)
+        status.fallback = escalation_status(ctx.engine, broadcast_id)
+        status.replies = reply_summary(ctx.engine, broadcast_id, limit=unacknowledged_limit)
+    return status
 
 
 def recent(ctx: AppContext, limit: int = 20) -> list[BroadcastStatus]:

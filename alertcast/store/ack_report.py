@@ -154,3 +154,51 @@ def _names(connection: Connection, contact_ids: list[int]) -> dict[int, str]:
             {r.id: r.name for r in connection.execute(select(_c.id, _c.name).where(_c.id.in_(chunk)))}
         )
     return names
+
+
+@dataclass(frozen=True)
+class Reply:
+    received_at: datetime | None
+    sender: str
+    contact_id: int | None
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReplySummary:
+    """The replies linked to one broadcast: acknowledgements, and the ones an operator must read."""
+
+    matched: int
+    unmatched: int
+    """Replies from people who got the broadcast that were not counted as acknowledgements."""
+    opt_out_requests: list[Reply] = field(default_factory=list)
+    """Recorded, not applied: whether an emergency channel honours STOP is the operator's decision."""
+    help_requests: list[Reply] = field(default_factory=list)
+    """Calls for help, alone or inside an acknowledgement (``OK but need help``)."""
+
+
+def reply_summary(target: Target, broadcast_id: int, *, limit: int = 100) -> ReplySummary:
+    """Replies stored with this broadcast (matched, or unmatched with it as context), at most ``limit`` of
+    each kind listed."""
+
+    def work(connection: Connection) -> ReplySummary:
+        columns = (_a.received_at, _a.sender, _a.contact_id, _a.text, _a.reason, _a.matched)
+        matched = unmatched = 0
+        opt_outs: list[Reply] = []
+        helps: list[Reply] = []
+        for row in connection.execute(
+            select(*columns).where(_a.broadcast_id == broadcast_id).order_by(_a.id)
+        ):
+            reply = Reply(row.received_at, row.sender, row.contact_id, row.text, row.reason)
+            if row.matched:
+                matched += 1
+            else:
+                unmatched += 1
+            if row.reason.startswith("opt-out request") and len(opt_outs) < limit:
+                opt_outs.append(reply)
+            if ("help request" in row.reason or "asks for help" in row.reason) and len(helps) < limit:
+                helps.append(reply)
+        return ReplySummary(matched, unmatched, opt_outs, helps)
+
+    return run_read(target, work)  # type: ignore[no-any-return]

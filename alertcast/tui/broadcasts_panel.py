@@ -28,6 +28,7 @@ COLUMNS = (
     "in flight",
     "sent",
     "delivered",
+    "acked",
     "failed",
     "rate/s",
 )
@@ -48,6 +49,7 @@ def _state_columns(states: dict[str, int]) -> dict[str, str]:
         "in flight": str(states.get("claimed", 0)),
         "sent": str(states.get("submitted", 0)),
         "delivered": str(states.get("delivered", 0) + states.get("acknowledged", 0)),
+        "acked": str(states.get("acknowledged", 0)),
         "failed": str(states.get("failed", 0) + states.get("expired", 0)),
     }
 

@@ -139,6 +139,6 @@ class ComposePanel(Vertical):
         except SEND_ERRORS as exc:
             self.app.call_from_thread(self.query_one("#preview-text", Static).update, f"[red]{exc}[/red]")
             return
-        text = f"[b]Broadcast {sent.broadcast_id} queued[/b] for {len(sent.composition.recipients.recipients)} recipient(s)."
+        text = f"[b]Broadcast {sent.broadcast_id} queued[/b] for {sent.composition.recipients.people} recipient(s)."
         self.app.call_from_thread(self.query_one("#preview-text", Static).update, text)
         self.post_message(self.Sent(sent.broadcast_id))
