@@ -205,13 +205,14 @@ def _plan(connection: Connection, due: list[Any], now: datetime) -> _Plan:
             select(_c.id, _c.phone, _c.email, _c.apprise_urls).where(_c.id.in_(contact_ids))
         )
     }
-    acked = set(
-        connection.execute(
+    acked = {
+        (row.broadcast_id, row.contact_id)
+        for row in connection.execute(
             select(_a.broadcast_id, _a.contact_id).where(
                 _a.matched.is_(True), _a.contact_id.in_(contact_ids), _a.broadcast_id.in_(broadcast_ids)
             )
-        ).tuples()
-    )
+        )
+    }
     for person, chain in sorted(chains.items()):
         _plan_person(
             plan, broadcasts[person[0]], person, chain, contacts.get(person[1]), person in acked, now
@@ -223,8 +224,9 @@ def _insert_children(connection: Connection, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(DELIVERY).on_conflict_do_nothing()
-    return max(0, connection.execute(statement, rows).rowcount)
+    statement = dialect.insert(DELIVERY).on_conflict_do_nothing().returning(DELIVERY.c.id)
+    # RETURNING counts what was really inserted (an executemany's rowcount is not reliable everywhere).
+    return len(connection.execute(statement, rows).all())
 
 
 def _stop_people(connection: Connection, people: Iterable[tuple[int, int]], now: datetime) -> int:
