@@ -37,3 +37,14 @@ def test_demo_runs_the_whole_drill_end_to_end() -> None:
     assert "queued" not in finished and "claimed" not in finished
     assert "smsc-sim" in finished and "modem-bank-sim" in finished
     assert re.search(r"engine: \d+ handed to transports .* (\d+) receipts matched, 0 unmatched", out)
+    # Every staff reply is credited to the call-out; the stranger's reply (a number not in the address book,
+    # quoting the right code) is kept unmatched.
+    sent = re.search(r"simulated staff reply: (\d+) SMS", out)
+    replies = re.search(r"replies: (\d+) acknowledgement\(s\) matched, (\d+) unmatched", out)
+    assert sent and replies, out
+    assert (int(replies[1]), int(replies[2])) == (int(sent[1]) - 1, 1)
+    callout = finished.split("#3 ")[1].split("#2 ")[0]
+    assert f"{replies[1]} acknowledged" in callout
+    # The resident whose number the network refuses is reached by e-mail through the drill mail route.
+    fallback = re.search(r"fallback: (\d+) recipient\(s\) reached by e-mail", out)
+    assert fallback and int(fallback[1]) >= 1, out

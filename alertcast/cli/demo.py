@@ -76,6 +76,10 @@ def _summary(result: dict[str, object]) -> None:
     if summary is not None:
         s = summary
         click.echo(
+            f"fallback: {s.escalated} recipient(s) reached by e-mail after their SMS failed "  # type: ignore[attr-defined]
+            f"({s.fallback_deliveries} fallback deliveries)"  # type: ignore[attr-defined]
+        )
+        click.echo(
             f"engine: {s.handed} handed to transports in {s.seconds:.1f} s, "  # type: ignore[attr-defined]
             f"{s.receipts_matched} receipts matched, {s.receipts_unmatched} unmatched"  # type: ignore[attr-defined]
         )

@@ -4,7 +4,9 @@ It builds a throw-away world in a temporary folder — a SQLite store, the sampl
 the built-in SMSC simulator and two simulated GSM modems — and queues three drill broadcasts: a routine
 road closure for every resident, then an Extreme chlorine alert for the people near the plant (which
 overtakes it), and a call-out to fire and EMS staff that asks for acknowledgements. Simulated staff reply
-through the SMSC. Every route is a drill route, so nothing here can reach a real phone.
+through the SMSC and their replies are matched to the call-out (a stranger's is not). One resident's number
+is refused by the network, so the fallback policy reaches her by e-mail instead. Every route is a drill
+route, so nothing here can reach a real phone or mailbox.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ PROJECT_ROOT = Path(alertcast.__file__).resolve().parents[1]
 SAMPLE_CONTACTS = PROJECT_ROOT / "contacts" / "sample-contacts.csv"
 SAMPLE_ALERTS = PROJECT_ROOT / "sample_alerts"
 SMSC_ACCOUNT = ("alertcast", "demo")
+REFUSED_NUMBER = "+15755550121"
+"""A resident (with an e-mail address) whose number the simulated network refuses: the fallback at work."""
+DEMO_FALLBACK = [{"name": "sms-then-email", "steps": ["sms", "apprise"], "receipt_wait_minutes": 1}]
 
 
 class DemoError(RuntimeError):
@@ -89,11 +94,16 @@ def _start_simulators(setup: DemoSetup) -> tuple[int, list[str]]:
     system_id, password = SMSC_ACCOUNT
     smsc = SmscSimulator(
         SmscConfig(
-            accounts={system_id: password}, throughput=60.0, receipt_delay=0.8, undeliverable_fraction=0.03
+            accounts={system_id: password},
+            throughput=60.0,
+            receipt_delay=0.8,
+            undeliverable_fraction=0.03,
+            reject_prefixes=(REFUSED_NUMBER,),
         )
     )
     setup.smsc = setup._stack.enter_context(smsc.run_in_thread())
-    modems = ModemBankSimulator(2, settings=ModemSettings(send_delay=0.4, report_delay=0.6))
+    modem = ModemSettings(send_delay=0.4, report_delay=0.6, failing_prefixes=(REFUSED_NUMBER,))
+    modems = ModemBankSimulator(2, settings=modem)
     modems.start()
     setup._stack.callback(modems.stop)
     setup.modems = modems
@@ -115,7 +125,12 @@ def prepare_demo(workdir: Path) -> DemoSetup:
             sections={
                 "routes": demo_routes(smsc_port, modem_ports),
                 "compose": {"sender_name": "Valle Brisa County EM", "timezone": "America/Denver"},
-                "engine": {"backoff_base_seconds": 2.0, "backoff_cap_seconds": 10.0},
+                "engine": {
+                    "backoff_base_seconds": 2.0,
+                    "backoff_cap_seconds": 10.0,
+                    "escalation_seconds": 0.5,
+                },
+                "fallback": DEMO_FALLBACK,
             },
         )
         setup.imports.append(import_contacts(setup.ctx, SAMPLE_CONTACTS))
@@ -158,7 +173,9 @@ def reply_to_callout(setup: DemoSetup, share: float = 0.6) -> int:
         numbers = list(
             session.execute(
                 select(Delivery.address).where(
-                    Delivery.broadcast_id == broadcast_id, Delivery.channel_kind == "sms"
+                    Delivery.broadcast_id == broadcast_id,
+                    Delivery.channel_kind == "sms",
+                    Delivery.state.in_(("submitted", "delivered")),  # type: ignore[attr-defined]
                 )
             ).scalars()
         )
@@ -174,7 +191,7 @@ def run_headless(setup: DemoSetup, emit: Callable[[str], None], *, timeout: floa
     """Run the engine until every broadcast is finished, printing progress each second."""
     from alertcast.services.dispatch import RunOptions
     from alertcast.services.engine_host import EngineHost
-    from alertcast.services.status import recent
+    from alertcast.services.status import fallback_due, recent
 
     host = EngineHost(setup.ctx, RunOptions())
     host.start()
@@ -188,7 +205,8 @@ def run_headless(setup: DemoSetup, emit: Callable[[str], None], *, timeout: floa
             if not replied and all(r.counts.states.get("queued", 0) == 0 for r in rows):
                 emit(f"simulated staff reply: {reply_to_callout(setup)} SMS")
                 replied = True
-            if replied and all(r.open == 0 and not r.counts.states.get("submitted") for r in rows):
+            settled = all(r.open == 0 and not r.counts.states.get("submitted") for r in rows)
+            if replied and settled and fallback_due(setup.ctx) == 0:
                 time.sleep(1.5)  # the last replies reach the engine
                 break
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 from alertcast.engine.config import RouteSettings, load_engine_config, routes_for
 from alertcast.services.context import AppContext
 from alertcast.store.ack_report import AckSummary, ReplySummary, ack_summary, reply_summary
-from alertcast.store.outbox_escalation import EscalationStatus, escalation_status
+from alertcast.store.outbox_escalation import EscalationStatus, escalation_status, escalations_due
 from alertcast.store.outbox_report import (
     REPORT_COLUMNS,
     BroadcastCounts,
@@ -127,6 +127,11 @@ def broadcast_status(
         status.fallback = escalation_status(ctx.engine, broadcast_id)
         status.replies = reply_summary(ctx.engine, broadcast_id, limit=unacknowledged_limit)
     return status
+
+
+def fallback_due(ctx: AppContext) -> int:
+    """Deliveries the engine's fallback sweep will act on at its next run (failed, or their wait is over)."""
+    return escalations_due(ctx.engine)
 
 
 def recent(ctx: AppContext, limit: int = 20) -> list[BroadcastStatus]:
