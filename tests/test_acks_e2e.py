@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlmodel import Session
 
+from alertcast.cli.root import cli
 from alertcast.engine.events import EngineNotice
 from alertcast.services.status import broadcast_status
 from alertcast.sim.modem import ModemBankSimulator, ModemSettings
@@ -91,6 +93,10 @@ def test_replies_through_smsc_and_modems_are_credited_to_the_right_broadcast_or_
         assert [r["text"] for r in status["replies"]["opt_out_requests"]] == ["STOP"]
         helps = broadcast_status(t.ctx, second, details=True).as_dict()["replies"]["help_requests"]
         assert [r["text"] for r in helps] == ["HELP trapped on the roof"]
+        shown = CliRunner().invoke(cli, ["--config", str(tmp_path / "alertcast.toml"), "status", str(first)])
+        assert shown.exit_code == 0, shown.output
+        assert "people: 1 acknowledged, 2 delivered" in shown.output
+        assert "not acknowledged: ben (delivered)" in shown.output and "opt-out request: " in shown.output
 
 
 def test_a_call_out_escalates_after_the_ack_timeout_and_stops_for_whoever_answered(tmp_path: Path) -> None:

@@ -73,6 +73,18 @@ def run(
             f"{summary.submitted} submitted, {summary.failed} failed, {summary.retried} to retry, "
             f"{summary.requeued} requeued, {summary.expired} expired, {summary.cancelled} cancelled"
         )
+        if summary.acknowledged or summary.replies_unmatched or summary.escalated:
+            click.echo(
+                f"{summary.acknowledged} acknowledgement(s) matched, {summary.replies_unmatched} reply(ies) "
+                f"unmatched; {summary.escalated} recipient(s) moved to a fallback step "
+                f"({summary.fallback_deliveries} deliveries)"
+            )
+        if summary.help_requests or summary.opt_out_requests:
+            click.echo(
+                f"warning: {summary.help_requests} help request(s), {summary.opt_out_requests} opt-out "
+                "request(s) in replies: see alertcast status",
+                err=True,
+            )
         if summary.recovered:
             click.echo(
                 f"{summary.recovered} deliveries taken back from a stopped engine (possible duplicates)"

@@ -138,7 +138,7 @@ def wait_for_broadcast(
     import time
 
     from alertcast.services.engine_host import EngineHost
-    from alertcast.services.status import broadcast_status
+    from alertcast.services.status import broadcast_status, fallback_due
 
     host = EngineHost(ctx)
     host.start()
@@ -148,7 +148,7 @@ def wait_for_broadcast(
         while True:
             status = broadcast_status(ctx, broadcast_id)
             stuck = [n for n in status.notes if n.startswith("no ")]
-            if status.open == 0:
+            if status.open == 0 and not fallback_due(ctx, broadcast_id):  # a due fallback step is work too
                 break
             if stuck and not status.counts.states.get("claimed"):
                 reason = "; ".join(stuck)

@@ -129,9 +129,10 @@ def broadcast_status(
     return status
 
 
-def fallback_due(ctx: AppContext) -> int:
-    """Deliveries the engine's fallback sweep will act on at its next run (failed, or their wait is over)."""
-    return escalations_due(ctx.engine)
+def fallback_due(ctx: AppContext, broadcast_id: int | None = None) -> int:
+    """Deliveries (of one broadcast, if given) the engine's fallback sweep will act on at its next run:
+    failed ones a later step may follow, or ones whose wait is over."""
+    return escalations_due(ctx.engine, broadcast_id=broadcast_id)
 
 
 def recent(ctx: AppContext, limit: int = 20) -> list[BroadcastStatus]:

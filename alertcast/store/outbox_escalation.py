@@ -64,23 +64,27 @@ class SweepSummary:
     """Queued deliveries not sent because the person had acknowledged meanwhile."""
 
 
-def _due(connection: Connection, now: datetime, limit: int) -> list[Any]:
+def _due(connection: Connection, now: datetime, limit: int, broadcast_id: int | None = None) -> list[Any]:
     """Failed rows still watched (due at once), then rows whose time has come; both read from the partial
     index (state, escalate_at), so rows nobody watches cost nothing."""
-    failed = select(*_ROW).where(_d.state == S.FAILED.value, _d.escalate_at.is_not(None)).limit(limit)
-    rows = list(connection.execute(failed))
+    only = [] if broadcast_id is None else [_d.broadcast_id == broadcast_id]
+    failed = select(*_ROW).where(_d.state == S.FAILED.value, _d.escalate_at.is_not(None), *only)
+    rows = list(connection.execute(failed.limit(limit)))
     if len(rows) < limit:
         timed = select(*_ROW).where(
-            _d.state.in_(_TIMED_STATES), _d.escalate_at.is_not(None), _d.escalate_at <= now
+            _d.state.in_(_TIMED_STATES), _d.escalate_at.is_not(None), _d.escalate_at <= now, *only
         )
         rows.extend(connection.execute(timed.limit(limit - len(rows))))
     return rows
 
 
-def escalations_due(engine: Engine, now: datetime | None = None, cap: int = 1000) -> int:
-    """How many deliveries (at most ``cap``) the sweep would look at now: for idle detection and status."""
+def escalations_due(
+    engine: Engine, now: datetime | None = None, cap: int = 1000, *, broadcast_id: int | None = None
+) -> int:
+    """How many deliveries (at most ``cap``; of one broadcast, if given) the sweep would act on now: for
+    idle detection and for callers waiting for a broadcast to finish."""
     with engine.connect() as connection:
-        return len(_due(connection, now or utcnow(), cap))
+        return len(_due(connection, now or utcnow(), cap, broadcast_id))
 
 
 @dataclass
