@@ -86,14 +86,15 @@ async def test_console_hosts_the_engine_and_shows_a_drill_completing(ctx: AppCon
         composer.run_send(composer.request())  # the confirmed path, without the dialog
         await app.workers.wait_for_complete()
         app.query_one("TabbedContent").active = "tab-broadcasts"
-        await pilot.press("f6")
+        assert any(b.key == "f6" and b.action == "toggle_engine" for b in app.BINDINGS)  # type: ignore[union-attr]
+        await app.run_action("toggle_engine")
         table = app.query_one("#broadcasts")
         delivered = ""
         for _ in range(600):  # bounded: up to ~60 s on a heavily loaded CI machine; usually under 2 s
             await pilot.pause(0.1)
             if "1" in table.rows and (delivered := str(table.get_cell("1", "delivered"))) == "2":
                 break
-        assert delivered == "2"
+        assert delivered == "2", (app.engine.error, app.engine.running, app.engine.summary)
         assert app.engine.running
         await pilot.press("ctrl+q")
     assert not app.engine.running
