@@ -20,7 +20,7 @@ from alertcast.config import Config, ConfigError
 from alertcast.core.escalation import ESCALATION_KINDS, EscalationPolicy
 from alertcast.core.priority import Priority, parse_priority
 from alertcast.engine.storeio import StoreWorker
-from alertcast.store.outbox_escalation import SweepSummary, escalation_sweep
+from alertcast.store.outbox_escalation import SweepSummary, escalation_sweep, escalations_due
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,9 @@ async def sweep_until_done(store: StoreWorker, batch: int, tally: EscalationTall
     """Run the sweep until nothing due is left (at most ``MAX_BATCHES`` batches); returns the last batch's
     summary with the totals of all of them."""
     totals = SweepSummary()
+    # A plain read first: when nothing is due (nearly always) no write transaction, no SQLite write lock.
+    if not await store.call(escalations_due, cap=1):
+        return totals
     for _ in range(MAX_BATCHES):
         summary: SweepSummary = await store.call(escalation_sweep, limit=batch)
         tally.sweeps += 1
