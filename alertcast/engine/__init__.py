@@ -1,0 +1,1 @@
+"""The dispatcher: claims deliveries by priority, rate-limits routes, records results, escalates, hosts replies."""

@@ -1,0 +1,1 @@
+"""The database: tables, migrations, the outbox and the alert store."""
