@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from alertcast.config import Config
 from alertcast.services.context import AppContext
 from alertcast.store.db import create_db_engine
+from tests.pg import PostgresCluster, find_bindir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,3 +27,26 @@ def ctx(db_url: str) -> Iterator[AppContext]:
     app = AppContext(config=config, engine=create_db_engine(db_url))
     yield app
     app.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """One throw-away PostgreSQL cluster for the whole run (each test takes a database of its own).
+
+    A machine without the server binaries skips PostgreSQL tests with the reason; under CI that is a
+    failure, since the scale-out store must be tested there.
+    """
+    bindir = find_bindir()
+    if bindir is None:
+        reason = "PostgreSQL server binaries (initdb, pg_ctl) not found; install the postgresql package"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (required under CI)")
+        pytest.skip(reason)
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.start()
+    except Exception:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()

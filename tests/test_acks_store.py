@@ -3,7 +3,6 @@ or to nobody; per-recipient links; and the acknowledgement summary of a broadcas
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,28 +21,9 @@ from alertcast.store.db import create_db_engine
 from alertcast.store.models import Ack, Contact, Delivery
 from alertcast.store.outbox import create_broadcast
 from alertcast.store.outbox_types import BroadcastSpec, MessageText, OutboxError, Recipient
-from tests.pg import PostgresCluster, find_bindir
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SETTINGS = AckSettings(default_region="US")
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[PostgresCluster]:
-    bindir = find_bindir()
-    if bindir is None:
-        reason = "PostgreSQL server binaries (initdb, pg_ctl) not found; install the postgresql package"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (required under CI)")
-        pytest.skip(reason)
-    cluster = PostgresCluster(bindir)
-    try:
-        cluster.start()
-    except Exception:
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -27,29 +27,10 @@ from alertcast.store.db import create_db_engine
 from alertcast.store.models import Delivery
 from tests.conftest import REPO
 from tests.engine_helpers import broadcast
-from tests.pg import PostgresCluster, find_bindir
 
 ALERTCAST = str(Path(sys.executable).with_name("alertcast"))
 WINDOW = 100
 BATCH = 200
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PostgresCluster]:
-    bindir = find_bindir()
-    if bindir is None:
-        reason = "PostgreSQL server binaries (initdb, pg_ctl) not found; install the postgresql package"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (required under CI)")
-        pytest.skip(reason)
-    cluster = PostgresCluster(bindir)
-    try:
-        cluster.start()
-    except Exception:
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

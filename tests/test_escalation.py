@@ -30,7 +30,6 @@ from alertcast.store.models import Broadcast, Contact, Delivery
 from alertcast.store.outbox import cancel_broadcast, create_broadcast, mark_done
 from alertcast.store.outbox_escalation import escalation_status, escalation_sweep, escalations_due
 from alertcast.store.outbox_types import BroadcastSpec, MessageText, OutboxError, Recipient
-from tests.pg import PostgresCluster, find_bindir
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = EscalationPolicy(name="std", steps=(("sms",), ("apprise",)), receipt_wait=600, ack_wait=900)
@@ -154,21 +153,6 @@ def test_fallback_mistakes_name_the_key(raw: object, message: str) -> None:
 
 
 # -- the sweep on a real store ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[PostgresCluster]:
-    bindir = find_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    cluster = PostgresCluster(bindir)
-    try:
-        cluster.start()
-    except Exception:
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
