@@ -68,30 +68,6 @@ class MessageTemplates:
     """strftime format for expiry times; None uses ``RenderSettings.expires_format``."""
 
 
-SPANISH = MessageTemplates(
-    sms="[{headline}. ][{area}. ][{instruction} ][{description} ][Hasta {expires}. ][{web} ][- {sender}. ][{ack}.]",
-    body=(
-        "[{headline}\n\n][{area}\n\n][{description}\n\n][{instruction}\n\n][Vigente hasta: {expires}\n]"
-        "[Más información: {web}\n][Contacto: {contact}\n][De: {sender}\n][\n{ack}\n]"
-    ),
-    ack_hint="Responda ACK {code}",
-    expires_format="%d/%m %H:%M",
-)
-FRENCH = MessageTemplates(
-    sms="[{headline}. ][{area}. ][{instruction} ][{description} ][Jusqu'au {expires}. ][{web} ][- {sender}. ][{ack}.]",
-    body=(
-        "[{headline}\n\n][{area}\n\n][{description}\n\n][{instruction}\n\n][Valable jusqu'au : {expires}\n]"
-        "[Plus d'informations : {web}\n][Contact : {contact}\n][De : {sender}\n][\n{ack}\n]"
-    ),
-    ack_hint="Répondez ACK {code}",
-    expires_format="%d/%m %H:%M",
-)
-DEFAULT_TEMPLATES: Mapping[str, MessageTemplates] = {"*": MessageTemplates(), "es": SPANISH, "fr": FRENCH}
-"""Built-in wording: English for any language without its own, Spanish and French labels and hints.
-The alert's own text always comes from its CAP info block in the reader's language; these are only the
-labels around it ("Until", "Reply ACK")."""
-
-
 @dataclass(frozen=True, slots=True)
 class SmsBudget:
     extreme_segments: int = 1
@@ -108,11 +84,19 @@ class SmsBudget:
         return self.extreme_segments if is_extreme else self.default_segments
 
 
+def _default_templates() -> Mapping[str, MessageTemplates]:
+    """English for any language plus the built-in ones (imported on use: they are made of this module's
+    MessageTemplates)."""
+    from alertcast.core.render_languages import DEFAULT_TEMPLATES
+
+    return DEFAULT_TEMPLATES
+
+
 @dataclass(frozen=True, slots=True)
 class RenderSettings:
     """How messages are worded. ``templates`` is keyed by language tag; "*" is used for any other."""
 
-    templates: Mapping[str, MessageTemplates] = field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+    templates: Mapping[str, MessageTemplates] = field(default_factory=lambda: dict(_default_templates()))
     drill_marker: str = "EXERCISE"
     ack_hint: str = "Reply ACK {code}"
     expires_format: str = "%d %b %H:%M"

@@ -23,7 +23,6 @@ from alertcast.core.escalation import EscalationPolicy, policy_for
 from alertcast.core.language import best_language_index, normalise_tag
 from alertcast.core.priority import Priority, alert_priority, parse_priority
 from alertcast.core.render import (
-    DEFAULT_TEMPLATES,
     MessageTemplates,
     RenderedSms,
     Renderer,
@@ -31,6 +30,7 @@ from alertcast.core.render import (
     SmsBudget,
     is_drill,
 )
+from alertcast.core.render_languages import DEFAULT_TEMPLATES
 from alertcast.core.sms import sms_stats
 from alertcast.engine.escalation import load_fallback
 from alertcast.services.recipients import APPRISE, SMS, RecipientSet, Targets, resolve
