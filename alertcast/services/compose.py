@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session
 
 from alertcast.config import Config, ConfigError
+from alertcast.core.ack_codes import DEFAULT_ALPHABET
 from alertcast.core.cap_eligibility import broadcast_eligibility
 from alertcast.core.cap_json import alert_from_json
 from alertcast.core.cap_model import Alert
@@ -36,8 +37,8 @@ from alertcast.engine.escalation import load_fallback
 from alertcast.services.recipients import APPRISE, SMS, RecipientSet, Targets, resolve
 from alertcast.store.models import Alert as AlertRow
 
-ACK_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-"""No 0/O, 1/I/L: codes are read off a phone screen and typed back."""
+ACK_ALPHABET = DEFAULT_ALPHABET
+"""No 0/O, 1/I/L: codes are read off a phone screen and typed back (the reply parser's own alphabet)."""
 
 
 class ComposeError(ValueError):

@@ -255,7 +255,8 @@ def _views(session: Session, where: object | None = None) -> list[ContactView]:
     ]
 
 
-def _group_id(session: Session, name: str) -> int:
+def group_id(session: Session, name: str) -> int:
+    """A group's id by name; an unknown name is an error that says where to look."""
     gid = session.execute(select(ContactGroup.id).where(ContactGroup.name == name)).scalar()
     if gid is None:
         raise ContactsError(f"no group named {name!r} (see: alertcast groups list)")
@@ -266,7 +267,7 @@ def list_contacts(ctx: AppContext, *, group: str | None = None) -> list[ContactV
     with ctx.session() as session:
         if group is None:
             return _views(session)
-        gid = _group_id(session, group)
+        gid = group_id(session, group)
         members = select(GroupMember.contact_id).where(GroupMember.group_id == gid)
         return _views(session, Contact.id.in_(members))  # type: ignore[union-attr]
 
@@ -305,38 +306,40 @@ def create_group(ctx: AppContext, name: str, description: str = "") -> None:
 def delete_group(ctx: AppContext, name: str) -> int:
     """Delete a group (its contacts stay); returns how many memberships went with it."""
     with ctx.session() as session:
-        gid = _group_id(session, name)
+        gid = group_id(session, name)
         count = session.execute(delete(GroupMember).where(GroupMember.group_id == gid)).rowcount
         session.execute(delete(ContactGroup).where(ContactGroup.id == gid))
         audit(session, ctx.config.operator, "groups.delete", name, memberships=count)
     return count
 
 
+def contact_id(session: Session, ref: str, region: str) -> int:
+    """A contact by phone (any written form), e-mail or numeric id; an unknown one is an error, not a skip."""
+    if ref.isdigit() and len(ref) < 7:
+        if session.get(Contact, int(ref)) is None:
+            raise ContactsError(f"no contact with id {ref}")
+        return int(ref)
+    if "@" in ref:
+        cid = session.execute(select(Contact.id).where(Contact.email == ref.lower())).scalar()
+    else:
+        try:
+            phone = normalise_phone(ref, region)
+        except ValueError as exc:
+            raise ContactsError(f"contact {ref!r}: {exc}") from None
+        cid = session.execute(select(Contact.id).where(Contact.phone == phone)).scalar()
+    if cid is None:
+        raise ContactsError(f"no contact {ref!r}")
+    return cid
+
+
 def _resolve_contacts(session: Session, refs: Iterable[str], region: str) -> list[int]:
-    """Contacts by phone (any written form), e-mail or numeric id; an unknown one is an error, not a skip."""
-    ids: list[int] = []
-    for ref in refs:
-        cid = None
-        if ref.isdigit() and len(ref) < 7:
-            cid = session.get(Contact, int(ref)) and int(ref)
-        elif "@" in ref:
-            cid = session.execute(select(Contact.id).where(Contact.email == ref.lower())).scalar()
-        else:
-            try:
-                phone = normalise_phone(ref, region)
-            except ValueError as exc:
-                raise ContactsError(str(exc)) from None
-            cid = session.execute(select(Contact.id).where(Contact.phone == phone)).scalar()
-        if not cid:
-            raise ContactsError(f"no contact {ref!r}")
-        ids.append(cid)
-    return ids
+    return [contact_id(session, ref, region) for ref in refs]
 
 
 def change_membership(ctx: AppContext, group: str, refs: list[str], *, add: bool) -> int:
     """Add contacts to, or remove them from, a group; returns how many memberships changed."""
     with ctx.session() as session:
-        gid = _group_id(session, group)
+        gid = group_id(session, group)
         ids = set(_resolve_contacts(session, refs, ctx.config.contacts.default_region))
         have = set(
             session.execute(

@@ -18,17 +18,17 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from alertcast.core.cap_json import alert_from_json
-from alertcast.core.contact_rows import normalise_phone
 from alertcast.core.escalation import contact_addresses
 from alertcast.core.targeting import ContactPoints, GeocodeIndex, target_alert
+from alertcast.services.contacts import ContactsError, contact_id, group_id
 from alertcast.store.models import Alert as AlertRow
-from alertcast.store.models import Contact, ContactGroup, GroupMember
+from alertcast.store.models import Contact, GroupMember
 
 SMS, APPRISE = "sms", "apprise"
 
 
-class TargetError(ValueError):
-    """A target that names nothing (unknown group, contact or alert); the message names it."""
+TargetError = ContactsError
+"""A target that names nothing (unknown group, contact or alert); the message names it."""
 
 
 @dataclass(frozen=True)
@@ -76,28 +76,8 @@ class RecipientSet:
 
 
 def _group_members(session: Session, name: str) -> list[int]:
-    gid = session.execute(select(ContactGroup.id).where(ContactGroup.name == name)).scalar()
-    if gid is None:
-        raise TargetError(f"no group named {name!r}")
+    gid = group_id(session, name)
     return list(session.execute(select(GroupMember.contact_id).where(GroupMember.group_id == gid)).scalars())
-
-
-def _contact_id(session: Session, ref: str, region: str) -> int:
-    if ref.isdigit() and len(ref) < 7:
-        if session.get(Contact, int(ref)) is None:
-            raise TargetError(f"no contact with id {ref}")
-        return int(ref)
-    if "@" in ref:
-        cid = session.execute(select(Contact.id).where(Contact.email == ref.lower())).scalar()
-    else:
-        try:
-            phone = normalise_phone(ref, region)
-        except ValueError as exc:
-            raise TargetError(f"contact {ref!r}: {exc}") from None
-        cid = session.execute(select(Contact.id).where(Contact.phone == phone)).scalar()
-    if cid is None:
-        raise TargetError(f"no contact {ref!r}")
-    return cid
 
 
 def _area_members(session: Session, alert_id: int) -> list[int]:
@@ -154,7 +134,7 @@ def resolve(
         result.per_target[f"group:{name}"] = len(ids)
         chosen.update(dict.fromkeys(ids))
     for ref in targets.contacts:
-        chosen[_contact_id(session, ref, region)] = None
+        chosen[contact_id(session, ref, region)] = None
         result.per_target[f"contact:{ref}"] = 1
     for alert_id in targets.area_of:
         ids = _area_members(session, alert_id)
