@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
 from alertcast.cli.root import EXIT_INPUT, CliState, emit_json, pass_state, reported
 
 
-class _Services:
-    """The contacts services, imported on first use so ``alertcast --help`` stays instant."""
+def _svc() -> Any:
+    """The contacts services, imported when a command runs so ``alertcast --help`` stays instant."""
+    from alertcast.services import contacts
 
-    def __getattr__(self, name: str) -> object:
-        from alertcast.services import contacts
-
-        return getattr(contacts, name)
-
-
-svc = _Services()
+    return contacts
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -50,7 +46,7 @@ def import_(state: CliState, file: Path, group: str | None, region: str | None, 
     if region is not None and len(region) != 2:
         raise click.BadParameter("expected a two-letter region such as US or GB", param_hint="--region")
     with reported(*_errors()):
-        report = svc.import_contacts(state.app(), file, group=group, region=region)
+        report = _svc().import_contacts(state.app(), file, group=group, region=region)
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -76,11 +72,11 @@ def import_(state: CliState, file: Path, group: str | None, region: str | None, 
 def list_(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> None:
     """List contacts."""
     with reported(*_errors()):
-        rows = svc.list_contacts(state.app(), group=group)
+        rows = _svc().list_contacts(state.app(), group=group)
     if as_json:
         emit_json([asdict(r) for r in rows])
     elif as_csv:
-        click.echo(svc.export_csv(rows), nl=False)
+        click.echo(_svc().export_csv(rows), nl=False)
     else:
         for r in rows:
             reach = r.phone or r.email or (r.apprise[0] if r.apprise else "")
@@ -97,11 +93,11 @@ def list_(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> No
 def export(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> None:
     """Export contacts (CSV in the import format by default) to standard output."""
     with reported(*_errors()):
-        rows = svc.list_contacts(state.app(), group=group)
+        rows = _svc().list_contacts(state.app(), group=group)
     if as_json:
         emit_json([asdict(r) for r in rows])
     else:
-        click.echo(svc.export_csv(rows), nl=False)
+        click.echo(_svc().export_csv(rows), nl=False)
 
 
 @contacts.command("opt-out")
@@ -110,7 +106,7 @@ def export(state: CliState, group: str | None, as_json: bool, as_csv: bool) -> N
 def opt_out(state: CliState, contact: tuple[str, ...]) -> None:
     """Mark contacts (phone, e-mail or id) as opted out of non-emergency broadcasts."""
     with reported(*_errors()):
-        n = svc.set_opt_out(state.app(), list(contact), True)
+        n = _svc().set_opt_out(state.app(), list(contact), True)
     click.echo(f"{n} contact(s) opted out")
 
 
@@ -120,7 +116,7 @@ def opt_out(state: CliState, contact: tuple[str, ...]) -> None:
 def opt_in(state: CliState, contact: tuple[str, ...]) -> None:
     """Clear the opt-out flag of contacts (phone, e-mail or id)."""
     with reported(*_errors()):
-        n = svc.set_opt_out(state.app(), list(contact), False)
+        n = _svc().set_opt_out(state.app(), list(contact), False)
     click.echo(f"{n} contact(s) opted in")
 
 
@@ -134,7 +130,7 @@ def groups() -> None:
 @pass_state
 def groups_list(state: CliState, as_json: bool) -> None:
     """List groups with their member counts."""
-    rows = svc.list_groups(state.app())
+    rows = _svc().list_groups(state.app())
     if as_json:
         emit_json([asdict(g) for g in rows])
         return
@@ -149,7 +145,7 @@ def groups_list(state: CliState, as_json: bool) -> None:
 def groups_create(state: CliState, name: str, description: str) -> None:
     """Create an empty group."""
     with reported(*_errors()):
-        svc.create_group(state.app(), name, description)
+        _svc().create_group(state.app(), name, description)
     click.echo(f"group {name!r} created")
 
 
@@ -159,7 +155,7 @@ def groups_create(state: CliState, name: str, description: str) -> None:
 def groups_delete(state: CliState, name: str) -> None:
     """Delete a group; its contacts stay."""
     with reported(*_errors()):
-        n = svc.delete_group(state.app(), name)
+        n = _svc().delete_group(state.app(), name)
     click.echo(f"group {name!r} deleted ({n} membership(s) removed)")
 
 
@@ -170,7 +166,7 @@ def groups_delete(state: CliState, name: str) -> None:
 def groups_add(state: CliState, name: str, contact: tuple[str, ...]) -> None:
     """Add contacts (phone, e-mail or id) to a group."""
     with reported(*_errors()):
-        n = svc.change_membership(state.app(), name, list(contact), add=True)
+        n = _svc().change_membership(state.app(), name, list(contact), add=True)
     click.echo(f"{n} contact(s) added to {name!r}")
 
 
@@ -181,5 +177,5 @@ def groups_add(state: CliState, name: str, contact: tuple[str, ...]) -> None:
 def groups_remove(state: CliState, name: str, contact: tuple[str, ...]) -> None:
     """Remove contacts (phone, e-mail or id) from a group."""
     with reported(*_errors()):
-        n = svc.change_membership(state.app(), name, list(contact), add=False)
+        n = _svc().change_membership(state.app(), name, list(contact), add=False)
     click.echo(f"{n} contact(s) removed from {name!r}")

@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import select
 from sqlmodel import Session
 
-from alertcast.cap import CapFetcher, FetchError, broadcast_eligibility, read_cap
-from alertcast.cap.results import CapEntry, CapReadResult
+from alertcast.cap import BroadcastEligibility, CapFetcher, FetchError, broadcast_eligibility, read_cap
+from alertcast.cap.results import CapReadResult
 from alertcast.services.audit import record as audit
 from alertcast.services.context import AppContext
 from alertcast.store.alerts import StoredAlert, store_alert
@@ -77,9 +77,7 @@ class _Document:
     source: str
 
 
-def _flags(stored: StoredAlert, entry: CapEntry, now: datetime) -> list[str]:
-    assert entry.alert is not None
-    eligibility = broadcast_eligibility(entry.alert, now)
+def _flags(stored: StoredAlert, eligibility: BroadcastEligibility) -> list[str]:
     flags = list(eligibility.reasons)
     if stored.cancelled:
         flags.append(f"cancels stored alert(s) {', '.join(map(str, stored.cancelled))}")
@@ -135,7 +133,7 @@ def ingest_entries(
             warnings=warnings,
         )
         if not stored.duplicate:
-            record.flags = _flags(stored, entry, now)
+            record.flags = _flags(stored, eligibility)
             audit(
                 session,
                 operator,
