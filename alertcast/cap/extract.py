@@ -8,6 +8,7 @@ not know are reported and skipped. Judging the values is left to :mod:`alertcast
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,29 @@ _RESOURCE_ORDER = {
 _AREA_ORDER = "areaDesc polygon circle geocode altitude ceiling"
 
 
-def _order(table: dict[str, str], version: str) -> tuple[str, ...]:
-    return tuple(table.get(version, table["1.1"]).split())
+_ORDERS = {
+    "alert": _ALERT_ORDER,
+    "info": _INFO_ORDER,
+    "resource": _RESOURCE_ORDER,
+    "area": {"1.1": _AREA_ORDER},
+}
+
+
+@functools.cache
+def _ranks(block: str, version: str) -> dict[str, int]:
+    """Schema position of each child element of ``block`` in CAP ``version`` (read-only, shared)."""
+    table = _ORDERS[block]
+    return {name: position for position, name in enumerate(table.get(version, table["1.1"]).split())}
+
+
+@functools.lru_cache(maxsize=64)
+def _own_tags(namespace: str | None, block: str) -> dict[str, str]:
+    """Qualified tag -> local name of every element ``block`` knows in ``namespace`` (read-only, shared).
+
+    The common child is a known element in the alert's own namespace: one dict lookup on the tag finds it,
+    and only the rest are split into namespace and name to be judged."""
+    prefix = f"{{{namespace}}}" if namespace else ""
+    return {f"{prefix}{local}": local for local in _FIELDS[block]}
 
 
 Reader = Callable[["_AlertReader", etree._Element, str], Any]
@@ -63,37 +85,41 @@ class _AlertReader:
         self.version = version
         self.log = log
 
-    def fill(
-        self,
-        element: etree._Element,
-        path: str,
-        fields: dict[str, _Field],
-        target: object,
-        order: tuple[str, ...],
-    ) -> None:
-        """Copy every known child of ``element`` into ``target``, whatever order the children come in."""
+    def fill(self, element: etree._Element, path: str, block: str, target: object) -> None:
+        """Copy every known child of ``element`` (a ``block``: alert, info, resource, area) into ``target``,
+        whatever order the children come in."""
+        fields = _FIELDS[block]
+        own_tags = _own_tags(self.namespace, block)
         counts: dict[str, int] = {}
         first_values: dict[str, object] = {}
         seen: list[str] = []
         for child in element:
-            namespace, local = split_tag(child.tag)
-            if namespace != self.namespace:
-                self._foreign_child(child, namespace, local, path, fields)
-                if not (namespace is None and local in fields):
+            local = own_tags.get(child.tag)
+            if local is not None:
+                field = fields[local]
+            else:
+                namespace, local = split_tag(child.tag)
+                if namespace != self.namespace:
+                    self._foreign_child(child, namespace, local, path, fields)
+                    if not (namespace is None and local in fields):
+                        continue
+                found = fields.get(local)
+                if found is None:
+                    self.log.warn(
+                        f"{path}/{local}",
+                        "unknown-element",
+                        f"<{local}> is not a CAP {self.version} element; ignored",
+                    )
                     continue
-            field = fields.get(local)
-            if field is None:
-                self.log.warn(
-                    f"{path}/{local}",
-                    "unknown-element",
-                    f"<{local}> is not a CAP {self.version} element; ignored",
-                )
-                continue
+                field = found
             index = counts.get(local, 0)
             counts[local] = index + 1
             seen.append(local)
-            child_path = f"{path}/{local}[{index}]" if field.repeated else f"{path}/{local}"
-            value = field.reader(self, child, child_path) if field.reader else _text(child)
+            if field.reader is not None:
+                child_path = f"{path}/{local}[{index}]" if field.repeated else f"{path}/{local}"
+                value = field.reader(self, child, child_path)
+            else:
+                value = _text(child)
             if field.attribute is None:
                 continue
             if field.repeated:
@@ -102,12 +128,16 @@ class _AlertReader:
                 first_values[local] = value
                 setattr(target, field.attribute, value)
             elif value == first_values[local]:
-                self.log.warn(child_path, "repeated-element", f"<{local}> is repeated with the same value")
+                self.log.warn(
+                    f"{path}/{local}", "repeated-element", f"<{local}> is repeated with the same value"
+                )
             else:
                 self.log.error(
-                    child_path, "repeated-element", f"<{local}> appears more than once with different values"
+                    f"{path}/{local}",
+                    "repeated-element",
+                    f"<{local}> appears more than once with different values",
                 )
-        self._check_order(path, seen, order)
+        self._check_order(path, seen, _ranks(block, self.version))
 
     def _foreign_child(
         self, child: etree._Element, namespace: str | None, local: str, path: str, fields: dict[str, _Field]
@@ -132,8 +162,7 @@ class _AlertReader:
                 "alert; ignored",
             )
 
-    def _check_order(self, path: str, seen: list[str], order: tuple[str, ...]) -> None:
-        rank = {name: position for position, name in enumerate(order)}
+    def _check_order(self, path: str, seen: list[str], rank: dict[str, int]) -> None:
         latest: str | None = None
         for name in seen:
             if name not in rank:
@@ -173,7 +202,7 @@ class _AlertReader:
 
     def resource(self, element: etree._Element, path: str) -> RawResource:
         resource = RawResource()
-        self.fill(element, path, _RESOURCE_FIELDS, resource, _order(_RESOURCE_ORDER, self.version))
+        self.fill(element, path, "resource", resource)
         if resource.uri is None:
             held = "its content is embedded in <derefUri>" if resource.deref_uri else "it names no content"
             self.log.warn(path, "resource-without-uri", f"<resource> without <uri>: {held}")
@@ -181,12 +210,12 @@ class _AlertReader:
 
     def area(self, element: etree._Element, path: str) -> RawArea:
         area = RawArea()
-        self.fill(element, path, _AREA_FIELDS, area, tuple(_AREA_ORDER.split()))
+        self.fill(element, path, "area", area)
         return area
 
     def info(self, element: etree._Element, path: str) -> RawInfo:
         info = RawInfo()
-        self.fill(element, path, _INFO_FIELDS, info, _order(_INFO_ORDER, self.version))
+        self.fill(element, path, "info", info)
         return info
 
 
@@ -248,6 +277,9 @@ _ALERT_FIELDS = {
 }
 
 
+_FIELDS = {"alert": _ALERT_FIELDS, "info": _INFO_FIELDS, "resource": _RESOURCE_FIELDS, "area": _AREA_FIELDS}
+
+
 def cap_version(element: etree._Element) -> str | None:
     """The CAP version an ``<alert>`` element's namespace declares, or None when it has no namespace."""
     namespace, _ = split_tag(element.tag)
@@ -265,5 +297,5 @@ def extract_alert(element: etree._Element, log: IssueLog, path: str = "alert") -
         log.warn(path, "cap10", "CAP 1.0 document (superseded in 2005): read with CAP 1.0 rules")
     raw = RawAlert(version=version, path=path)
     reader = _AlertReader(namespace, version, log)
-    reader.fill(element, path, _ALERT_FIELDS, raw, _order(_ALERT_ORDER, version))
+    reader.fill(element, path, "alert", raw)
     return raw

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 CAP10 = "http://www.incident.com/cap/1.0"
 CAP11 = "urn:oasis:names:tc:emergency:cap:1.1"
 CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -16,8 +18,12 @@ CAP_VERSIONS: dict[str, str] = {CAP10: "1.0", CAP11: "1.1", CAP12: "1.2"}
 VERSION_ASSUMED_WITHOUT_NAMESPACE = "1.2"
 
 
+@functools.lru_cache(maxsize=4096)
 def split_tag(tag: object) -> tuple[str | None, str]:
-    """``{ns}local`` -> ``(ns, local)``; comments and processing instructions give ``(None, "")``."""
+    """``{ns}local`` -> ``(ns, local)``; comments and processing instructions give ``(None, "")``.
+
+    Cached: a document repeats a few dozen tag names thousands of times (an index feed runs this for
+    every child of every entry), and the bound keeps hostile documents with endless new names harmless."""
     if not isinstance(tag, str):
         return None, ""
     if tag.startswith("{"):

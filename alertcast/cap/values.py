@@ -32,8 +32,12 @@ class ParsedTime:
     strictness: str | None = None
 
 
+@functools.lru_cache(maxsize=64)
 def parse_cap_datetime(text: str) -> ParsedTime:
-    """Read ``2026-03-01T14:30:00-05:00``; a time without a zone is refused, since it names no instant."""
+    """Read ``2026-03-01T14:30:00-05:00``; a time without a zone is refused, since it names no instant.
+
+    Cached (results are immutable) because validation and model building both read every time of an alert;
+    the small bound keeps only the alert at hand, not a history."""
     match = _DATETIME.fullmatch(text.strip())
     if match is None:
         return ParsedTime(None, f"{text!r} is not a date-time like 2026-03-01T14:30:00-05:00")
@@ -72,9 +76,14 @@ def _parse_point(token: str) -> Point | str:
     return (latitude, longitude)
 
 
+@functools.lru_cache(maxsize=64)
 def normalise_coordinates(text: str) -> str:
-    """Collapse spaces around commas ("45.1, -63.2" -> "45.1,-63.2"), a common producer slip."""
-    return re.sub(r"\s*,\s*", ",", text.strip())
+    """Collapse spaces around commas ("45.1, -63.2" -> "45.1,-63.2"), a common producer slip.
+
+    Split and strip rather than a regular expression: both strip the same (Unicode) whitespace, and on a
+    national polygon of thousands of points this is several times faster. Cached like the parsers below,
+    since validation and parsing both normalise every polygon."""
+    return ",".join(part.strip() for part in text.strip().split(","))
 
 
 @functools.lru_cache(maxsize=64)
