@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from alertcast.cap.issues import CapIssue
 from alertcast.core.cap_model import Alert
@@ -33,6 +34,24 @@ class CapEntry:
     @property
     def accepted(self) -> bool:
         return not self.errors and (self.alert is not None or self.link is not None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with ``index`` as a plain dict (a mapping proxy cannot be pickled), so results can come
+        back from a reading worker process."""
+        fields = (self.location, self.alert, self.link, self.title, dict(self.index))
+        return (_rebuild_entry, (*fields, self.warnings, self.errors))
+
+
+def _rebuild_entry(
+    location: str,
+    alert: Alert | None,
+    link: str | None,
+    title: str | None,
+    index: dict[str, str],
+    warnings: tuple[CapIssue, ...],
+    errors: tuple[CapIssue, ...],
+) -> CapEntry:
+    return CapEntry(location, alert, link, title, MappingProxyType(index), warnings, errors)
 
 
 @dataclass(frozen=True, slots=True)

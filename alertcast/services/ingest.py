@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import select
 from sqlmodel import Session
 
-from alertcast.cap import BroadcastEligibility, CapFetcher, FetchError, broadcast_eligibility, read_cap
+from alertcast.cap import BroadcastEligibility, CapFetcher, FetchError, broadcast_eligibility
+from alertcast.cap.pool import CapReadPool
 from alertcast.cap.results import CapReadResult
 from alertcast.services.audit import record as audit
 from alertcast.services.context import AppContext
@@ -59,6 +60,8 @@ class IngestRecord:
 class IngestReport:
     records: list[IngestRecord] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
+    read_in_workers: int = 0
+    """How many documents worker processes read (the others were read in this process)."""
 
     @property
     def ok(self) -> bool:
@@ -220,10 +223,14 @@ def ingest(
     dry_run: bool = False,
     now: datetime | None = None,
     fetcher_options: dict[str, object] | None = None,
+    read_workers: int | None = None,
 ) -> IngestReport:
     """Ingest files, folders (recursively) and http(s) URLs; follow index feeds to their CAP documents.
 
     With ``dry_run`` everything is read, validated and checked for duplicates, and nothing is stored.
+    Documents are read in worker processes when there are enough of them (``read_workers``: how many;
+    None for one per CPU, 0 for none) and stored here in input order, in one transaction: the report is
+    the same either way.
     """
     now = now or datetime.now(UTC)
     report = IngestReport()
@@ -234,7 +241,7 @@ def ingest(
             urls.append(target)
         else:
             local.extend(_walk(Path(target), report.skipped_files))
-    with Session(ctx.engine, expire_on_commit=False) as session:
+    with Session(ctx.engine, expire_on_commit=False) as session, CapReadPool(read_workers) as pool:
         queue: list[_Document | IngestRecord] = [_read_local(p) for p in local]
         seen: set[str] = set()
         with asyncio.Runner() as runner:
@@ -242,23 +249,30 @@ def ingest(
             try:
                 queue.extend(runner.run(_fetch_all(urls, fetcher)) if urls else [])
                 while queue:
-                    item = queue.pop(0)
-                    if isinstance(item, IngestRecord):
-                        report.records.append(item)
-                        continue
-                    seen.add(item.source)
-                    result = read_cap(item.data, source=item.source)
-                    report.records.extend(
-                        ingest_entries(session, result, item.data, now=now, operator=ctx.config.operator)
+                    # First in, first out, a wave at a time: the documents linked from this wave are
+                    # stored after all of it, exactly as a one-at-a-time queue would store them.
+                    wave, queue = queue, []
+                    results = pool.read(
+                        [(item.data, item.source) for item in wave if isinstance(item, _Document)]
                     )
-                    links = [link for link in result.links if link not in seen][:MAX_LINKS_PER_FEED]
-                    seen.update(links)
-                    remote = [link for link in links if _is_url(link)]
-                    queue.extend(_read_local(p) for link in links if (p := _local_path(link)) is not None)
-                    if remote:
-                        queue.extend(runner.run(_fetch_all(remote, fetcher)))
+                    for item in wave:
+                        if isinstance(item, IngestRecord):
+                            report.records.append(item)
+                            continue
+                        seen.add(item.source)
+                        result = next(results)
+                        report.records.extend(
+                            ingest_entries(session, result, item.data, now=now, operator=ctx.config.operator)
+                        )
+                        links = [link for link in result.links if link not in seen][:MAX_LINKS_PER_FEED]
+                        seen.update(links)
+                        remote = [link for link in links if _is_url(link)]
+                        queue.extend(_read_local(p) for link in links if (p := _local_path(link)) is not None)
+                        if remote:
+                            queue.extend(runner.run(_fetch_all(remote, fetcher)))
             finally:
                 runner.run(fetcher.aclose())
+        report.read_in_workers = pool.pooled_documents
         if dry_run:
             session.rollback()
             return report

@@ -1,0 +1,169 @@
+"""Reading many CAP documents on several cores, results handed back in input order.
+
+Guarding, parsing, checking and building alerts is pure CPU work, so one ``alertcast ingest`` of a folder
+can read documents in worker processes while this process stores what has been read. Workers are
+started with ``spawn`` (never plain ``fork``: the caller may run threads, and a forked lock can hang a
+child) and import only the reading code, not the fetching or storage stack.
+
+Two things keep the pool from costing more than it saves. Workers take chunks of documents from the *end*
+of a batch while this process reads from the front whatever no worker has picked up yet, so the work done
+while workers are still starting is not wasted waiting; and small batches (under ``MIN_DOCUMENTS``) or
+single-CPU machines do not start a pool at all.
+
+Whatever goes wrong in a worker, no document is lost and nothing new reaches the user: a chunk whose
+worker failed is read again in this process (giving exactly the result an in-process read gives,
+reasons and all), and a broken pool (a worker killed or crashed) makes every later chunk read here.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+
+from alertcast.cap.guard import DEFAULT_MAX_BYTES
+from alertcast.cap.reader import read_cap
+from alertcast.cap.results import CapReadResult
+
+logger = logging.getLogger(__name__)
+
+MIN_DOCUMENTS = 16
+"""Fewer documents than this are read in this process: starting workers would cost more than it saves."""
+MAX_WORKERS = 4
+_CHUNKS_PER_WORKER = 8
+_MAX_CHUNK = 16
+
+Document = tuple[bytes, str]
+"""The document's bytes and its source (file path or URL), as :func:`read_cap` takes them."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def read_chunk(documents: list[Document], max_bytes: int = DEFAULT_MAX_BYTES) -> list[CapReadResult]:
+    """Read ``documents`` in order; what a worker runs (read_cap itself never raises for bad input)."""
+    return [read_cap(data, source=source, max_bytes=max_bytes) for data, source in documents]
+
+
+class CapReadPool:
+    """Reads batches of CAP documents, in worker processes when the batch is big enough to pay for them.
+
+    Use as a context manager (``with CapReadPool() as pool: for result in pool.read(docs): ...``); the
+    workers are started on the first batch that needs them and stopped on exit. ``workers=0`` never
+    starts any. ``pooled_documents`` counts the documents workers read (the rest were read here).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        min_documents: int = MIN_DOCUMENTS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        cpus = available_cpus()
+        self.workers = (min(cpus, MAX_WORKERS) if cpus > 1 else 0) if workers is None else workers
+        self.min_documents = min_documents
+        self.max_bytes = max_bytes
+        self.pooled_documents = 0
+        self._executor: ProcessPoolExecutor | None = None
+        self._broken = False
+
+    def __enter__(self) -> CapReadPool:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def broken(self) -> bool:
+        """True once workers could not start or stopped; every later document is read in this process."""
+        return self._broken
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def read(self, documents: Sequence[Document]) -> Iterator[CapReadResult]:
+        """One result per document, in input order, each as soon as it and all before it are read."""
+        executor = self._executor_for(len(documents))
+        if executor is None:
+            for data, source in documents:
+                yield read_cap(data, source=source, max_bytes=self.max_bytes)
+            return
+        size = max(1, min(_MAX_CHUNK, len(documents) // (self.workers * _CHUNKS_PER_WORKER)))
+        chunks = [list(documents[start : start + size]) for start in range(0, len(documents), size)]
+        futures = self._submit_from_the_end(executor, chunks)
+        try:
+            for chunk, future in zip(chunks, futures, strict=True):
+                yield from self._collect(chunk, future)
+        finally:  # the caller stopped early (or failed): no worker keeps reading for nobody
+            for future in futures:
+                if future is not None:
+                    future.cancel()
+
+    def _executor_for(self, documents: int) -> ProcessPoolExecutor | None:
+        if self._broken or self.workers < 1 or documents < max(self.min_documents, 2):
+            return None
+        if self._executor is None:
+            try:
+                context = multiprocessing.get_context("spawn")
+                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            except (OSError, ValueError, NotImplementedError) as error:  # no processes here: read in-process
+                logger.warning("cannot start CAP reading workers (%s); reading in this process", error)
+                self._broken = True
+                return None
+        return self._executor
+
+    def _submit_from_the_end(
+        self, executor: ProcessPoolExecutor, chunks: list[list[Document]]
+    ) -> list[Future[list[CapReadResult]] | None]:
+        """Queue chunks last first: workers work backwards while this process reads forwards."""
+        futures: list[Future[list[CapReadResult]] | None] = [None] * len(chunks)
+        try:
+            for index in reversed(range(len(chunks))):
+                futures[index] = executor.submit(read_chunk, chunks[index], self.max_bytes)
+        except (BrokenProcessPool, RuntimeError) as error:
+            self._give_up(error)
+        return futures
+
+    def _collect(
+        self, chunk: list[Document], future: Future[list[CapReadResult]] | None
+    ) -> list[CapReadResult]:
+        if future is None or future.cancel():  # no worker has taken it yet: read it here
+            return read_chunk(chunk, self.max_bytes)
+        try:
+            results = future.result()
+        except BrokenProcessPool as error:
+            self._give_up(error)
+            return read_chunk(chunk, self.max_bytes)
+        except Exception as error:  # e.g. a result that cannot cross the process boundary
+            logger.warning(
+                "a CAP reading worker failed on %s (%s: %s); read again in this process",
+                chunk[0][1],
+                type(error).__name__,
+                error,
+            )
+            return read_chunk(chunk, self.max_bytes)
+        if len(results) != len(chunk):  # cannot happen with read_chunk; never trust it blindly either
+            return read_chunk(chunk, self.max_bytes)
+        self.pooled_documents += len(chunk)
+        return results
+
+    def _give_up(self, error: BaseException) -> None:
+        if not self._broken:
+            logger.warning("CAP reading workers stopped (%s); reading the rest in this process", error)
+        self._broken = True
+        if self._executor is not None:  # stop it now; close() still waits for its processes to end
+            self._executor.shutdown(wait=False, cancel_futures=True)
