@@ -4,8 +4,15 @@ Every corpus file (valid, invalid and hostile alike, feeds included) and every s
 ``ROUNDS`` times; figures are alerts read per second, entries (alerts + index links) per second, documents
 and MB per second, each by wall clock and by CPU time (the CPU figure is steadier on a shared machine),
 plus the slowest single document. Then the same with storage: each alert stored in a fresh SQLite store
-(WAL, one committed transaction per document, as a relay stores what it reads), and the same documents
-again, now all duplicates.
+(WAL, one committed transaction per document, as a relay stores what it reads; then one transaction per
+run, as ``alertcast ingest`` does), and the same documents again, now all duplicates.
+
+Last, the pooled figure: the corpus ingested as ``alertcast ingest FOLDER`` does it on this machine,
+documents read in worker processes (:class:`~alertcast.cap.pool.CapReadPool`, one worker per CPU beyond
+the first) and stored here in input order, one transaction per run. It is given twice: with workers kept
+from run to run (as in a long-running process, and like the figures above, which exclude warm-up) and
+with a fresh pool per run, worker start-up included. Its CPU figure is this process's only (the workers'
+CPU is printed apart); on a machine shared with other work, the wall figure says what the pool achieved.
 
 Run: ``uv run python bench/cap_ingest.py [ROUNDS]`` (corpus from ``$ALERTCAST_CAP_CORPUS`` or
 ``../shared/cap-corpus``).
@@ -115,6 +122,65 @@ def run(documents: list[tuple[str, bytes]], rounds: int, store: StoreStep = disc
     )
 
 
+def ingest_pooled(
+    store: SqliteStore, documents: list[tuple[str, bytes]], pool: Any
+) -> tuple[int, float, float]:
+    """One ``alertcast ingest``-style run into an emptied store: alerts stored, wall and CPU seconds."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session
+
+    from alertcast.services.ingest import ingest_entries
+
+    store.reset()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    stored = 0
+    with Session(store.engine) as session:
+        results = pool.read([(data, source) for source, data in documents])
+        for (_, data), result in zip(documents, results, strict=True):
+            records = ingest_entries(session, result, data, now=datetime.now(UTC), operator="bench")
+            stored += sum(1 for r in records if r.result == "accepted")
+        session.commit()
+    return stored, time.perf_counter() - started, time.process_time() - cpu_started
+
+
+def pooled_figures(store: SqliteStore, documents: list[tuple[str, bytes]], passes: int) -> None:
+    import resource
+
+    from alertcast.cap.pool import CapReadPool
+
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with CapReadPool() as pool:
+        workers = pool.workers
+        ingest_pooled(store, documents, pool)  # warm-up: workers started, imports done
+        alerts = seconds = cpu = 0.0
+        for _ in range(passes):
+            stored, wall, main_cpu = ingest_pooled(store, documents, pool)
+            alerts, seconds, cpu = alerts + stored, seconds + wall, cpu + main_cpu
+        read_there = pool.pooled_documents
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
+    if workers < 1:
+        print("pooled: this machine has one CPU, so `alertcast ingest` reads in-process (figures above)")
+        return
+    share = read_there / (len(documents) * (passes + 1))
+    print(
+        f"pooled, as `alertcast ingest FOLDER` does it ({workers} worker(s) kept, {passes} passes): "
+        f"{alerts / seconds:,.0f} alerts/s wall, {alerts / cpu:,.0f} per main-process CPU second; "
+        f"workers read {share:.0%} of documents using {worker_cpu:.2f} s CPU"
+    )
+    alerts = seconds = 0.0
+    for _ in range(passes):
+        with CapReadPool() as pool:
+            started = time.perf_counter()
+            stored, _, _ = ingest_pooled(store, documents, pool)
+        alerts, seconds = alerts + stored, seconds + time.perf_counter() - started
+    print(
+        f"pooled, a fresh pool per run (worker start-up and shut-down included): "
+        f"{alerts / seconds:,.0f} alerts/s wall"
+    )
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     if not CORPUS.is_dir():
@@ -173,6 +239,7 @@ def main() -> None:
             f"parse + validate + store (one transaction per run, as `alertcast ingest` does): "
             f"{alerts / seconds:,.0f} alerts/s wall, {alerts / cpu:,.0f} CPU"
         )
+        pooled_figures(store, documents, passes)
         again = run(documents, passes, store)
         print(
             f"the same documents again, all duplicates: {again.alerts / again.seconds:,.0f} alerts/s wall, "

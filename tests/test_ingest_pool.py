@@ -58,7 +58,8 @@ def ingest_into(root: Path, folder: Path, workers: int) -> tuple[IngestReport, l
     url = f"sqlite:///{root / f'store-{workers}.db'}"
     app = AppContext(config=Config(db_url=url, operator="tester"), engine=create_db_engine(url))
     try:
-        report = ingest(app, [str(folder)], read_workers=workers)
+        # Without work sharing, every document of a pooled batch is read by a worker, on every run.
+        report = ingest(app, [str(folder)], read_pool=CapReadPool(workers, share_work=False))
         with app.session() as session:
             stored = [
                 (a.id, a.identifier, a.model, a.warnings, a.cancelled_by, a.superseded_by, a.public)
@@ -78,7 +79,8 @@ def test_pooled_ingest_reports_and_stores_exactly_what_reading_here_does(tmp_pat
     alone, stored_alone = ingest_into(tmp_path, folder, workers=0)
     pooled, stored_pooled = ingest_into(tmp_path, folder, workers=2)
     assert alone.read_in_workers == 0
-    assert pooled.read_in_workers > 0
+    # The folder, then the documents the feeds link to (four per copy, a second wave of MIN_DOCUMENTS).
+    assert pooled.read_in_workers == len(documents(folder)) + 4 * COPIES
     assert [r.as_dict() for r in pooled.records] == [r.as_dict() for r in alone.records]
     assert stored_pooled == stored_alone
     counts = pooled.counts()
@@ -114,13 +116,19 @@ def test_small_batches_are_read_here_without_starting_workers() -> None:
     assert results == [read_cap(data, source=source) for data, source in docs]
 
 
+def test_work_shared_between_this_process_and_workers_gives_the_same_results(tmp_path: Path) -> None:
+    docs = documents(make_folder(tmp_path)) * 4
+    with CapReadPool(workers=1) as pool:
+        assert list(pool.read(docs)) == [read_cap(data, source=source) for data, source in docs]
+        assert list(pool.read(docs)) == [read_cap(data, source=source) for data, source in docs]
+
+
 def test_a_killed_worker_costs_no_document(tmp_path: Path) -> None:
     docs = documents(make_folder(tmp_path)) * 4
     expected = [read_cap(data, source=source) for data, source in docs]
-    with CapReadPool(workers=2, min_documents=2) as pool:
-        # The last chunks go to the workers' queue at once and cannot be taken back, so workers read some.
+    with CapReadPool(workers=2, min_documents=2, share_work=False) as pool:
         assert list(pool.read(docs)) == expected
-        assert pool.pooled_documents > 0
+        assert pool.pooled_documents == len(docs)
         workers = [child for child in multiprocessing.active_children() if child.pid is not None]
         assert workers
         os.kill(workers[0].pid, signal.SIGKILL)  # type: ignore[arg-type]

@@ -59,7 +59,9 @@ class CapReadPool:
 
     Use as a context manager (``with CapReadPool() as pool: for result in pool.read(docs): ...``); the
     workers are started on the first batch that needs them and stopped on exit. ``workers=0`` never
-    starts any. ``pooled_documents`` counts the documents workers read (the rest were read here).
+    starts any. ``pooled_documents`` counts the documents workers read (the rest were read here). With
+    ``share_work=False`` this process never reads what a working pool could: every document of a pooled
+    batch is read by a worker (slower to start, but what happens is then the same on every run).
     """
 
     def __init__(
@@ -68,14 +70,19 @@ class CapReadPool:
         *,
         min_documents: int = MIN_DOCUMENTS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        share_work: bool = True,
     ) -> None:
         cpus = available_cpus()
-        self.workers = (min(cpus, MAX_WORKERS) if cpus > 1 else 0) if workers is None else workers
+        # One CPU stays with this process, which stores while the workers read (and reads when they lag).
+        self.workers = min(cpus - 1, MAX_WORKERS) if workers is None else workers
         self.min_documents = min_documents
         self.max_bytes = max_bytes
+        self.share_work = share_work
         self.pooled_documents = 0
         self._executor: ProcessPoolExecutor | None = None
         self._broken = False
+        self._started = False
+        """Set once a worker has delivered: until then workers are starting, and waiting on them is waste."""
 
     def __enter__(self) -> CapReadPool:
         return self
@@ -133,7 +140,9 @@ class CapReadPool:
         futures: list[Future[list[CapReadResult]] | None] = [None] * len(chunks)
         try:
             for index in reversed(range(len(chunks))):
-                futures[index] = executor.submit(read_chunk, chunks[index], self.max_bytes)
+                future = executor.submit(read_chunk, chunks[index], self.max_bytes)
+                future.add_done_callback(self._note_delivery)
+                futures[index] = future
         except (BrokenProcessPool, RuntimeError) as error:
             self._give_up(error)
         return futures
@@ -141,7 +150,11 @@ class CapReadPool:
     def _collect(
         self, chunk: list[Document], future: Future[list[CapReadResult]] | None
     ) -> list[CapReadResult]:
-        if future is None or future.cancel():  # no worker has taken it yet: read it here
+        if future is None or (self.share_work and future.cancel()):  # no worker took it yet: read it here
+            return read_chunk(chunk, self.max_bytes)
+        if self.share_work and not self._started and not future.done():
+            # Queued for a worker that is still starting: reading it here is sooner. The worker's copy of
+            # the result, identical, is dropped when it arrives.
             return read_chunk(chunk, self.max_bytes)
         try:
             results = future.result()
@@ -160,6 +173,10 @@ class CapReadPool:
             return read_chunk(chunk, self.max_bytes)
         self.pooled_documents += len(chunk)
         return results
+
+    def _note_delivery(self, future: Future[list[CapReadResult]]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._started = True
 
     def _give_up(self, error: BaseException) -> None:
         if not self._broken:

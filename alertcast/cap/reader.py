@@ -28,6 +28,7 @@ from alertcast.cap.namespaces import is_cap_alert_tag
 from alertcast.cap.results import CapEntry, CapReadResult
 from alertcast.cap.schema import schema_findings
 from alertcast.cap.validate import validate_alert
+from alertcast.cap.values import forget_parsed_values
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def read_cap(data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_BYTES) ->
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"read_cap() takes the document as bytes, not {type(data).__name__}")
+    forget_parsed_values()
     try:
         document = guard_document(data, max_bytes=max_bytes)
         kind, found, warnings = _locate(document.root, source)

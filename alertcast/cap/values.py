@@ -64,6 +64,15 @@ def parse_cap_datetime(text: str) -> ParsedTime:
     return ParsedTime(value.replace(tzinfo=offset), None, strictness)
 
 
+def forget_parsed_values() -> None:
+    """Empty the parse caches below. The reader calls it per document: the caches exist so validation and
+    model building share one parse per alert, not to remember values from one document to the next (which
+    would also flatter a benchmark that reads the same documents again)."""
+    parse_cap_datetime.cache_clear()
+    normalise_coordinates.cache_clear()
+    parse_polygon.cache_clear()
+
+
 def _parse_point(token: str) -> Point | str:
     match = _PAIR.fullmatch(token)
     if match is None:

@@ -223,14 +223,14 @@ def ingest(
     dry_run: bool = False,
     now: datetime | None = None,
     fetcher_options: dict[str, object] | None = None,
-    read_workers: int | None = None,
+    read_pool: CapReadPool | None = None,
 ) -> IngestReport:
     """Ingest files, folders (recursively) and http(s) URLs; follow index feeds to their CAP documents.
 
     With ``dry_run`` everything is read, validated and checked for duplicates, and nothing is stored.
-    Documents are read in worker processes when there are enough of them (``read_workers``: how many;
-    None for one per CPU, 0 for none) and stored here in input order, in one transaction: the report is
-    the same either way.
+    Documents are read in worker processes when there are enough of them and more than one CPU (or as
+    ``read_pool`` says; ``CapReadPool(0)`` reads in this process) and stored here in input order, in one
+    transaction: the report is the same either way.
     """
     now = now or datetime.now(UTC)
     report = IngestReport()
@@ -241,7 +241,7 @@ def ingest(
             urls.append(target)
         else:
             local.extend(_walk(Path(target), report.skipped_files))
-    with Session(ctx.engine, expire_on_commit=False) as session, CapReadPool(read_workers) as pool:
+    with Session(ctx.engine, expire_on_commit=False) as session, read_pool or CapReadPool() as pool:
         queue: list[_Document | IngestRecord] = [_read_local(p) for p in local]
         seen: set[str] = set()
         with asyncio.Runner() as runner:
