@@ -19,6 +19,7 @@ _DATETIME = re.compile(
 )
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _PAIR = re.compile(rf"({_NUMBER.pattern}),({_NUMBER.pattern})")
+_PAIRS = re.compile(rf"{_NUMBER.pattern},{_NUMBER.pattern}(?:\s+{_NUMBER.pattern},{_NUMBER.pattern})*")
 _QUOTED_OR_BARE = re.compile(r'"([^"]*)"|(\S+)')
 
 
@@ -101,9 +102,13 @@ def parse_polygon(text: str) -> tuple[tuple[Point, ...], tuple[str, ...]]:
 
     Cached because validation and model building both read every polygon, and national polygons run
     to thousands of points."""
-    tokens = normalise_coordinates(text).split()
+    normalised = normalise_coordinates(text)
+    tokens = normalised.split()
     if not tokens:
         return (), ("polygon is empty",)
+    well_formed = _well_formed_points(normalised) if _PAIRS.fullmatch(normalised) else None
+    if well_formed is not None:
+        return _polygon_shape(well_formed, tokens)
     points: list[Point] = []
     problems: list[str] = []
     for token in tokens:
@@ -114,6 +119,22 @@ def parse_polygon(text: str) -> tuple[tuple[Point, ...], tuple[str, ...]]:
             points.append(point)
     if problems:
         return (), tuple(problems[:3])
+    return _polygon_shape(points, tokens)
+
+
+def _well_formed_points(normalised: str) -> list[Point] | None:
+    """All points of a polygon text already known to be well-formed pairs, converted in bulk (one regular
+    expression for the whole text, then C-level float conversion and range checks), or None when a point
+    is out of range and the point-by-point path must name it."""
+    numbers = list(map(float, normalised.replace(",", " ").split()))
+    latitudes, longitudes = numbers[0::2], numbers[1::2]
+    if min(latitudes) < -90.0 or max(latitudes) > 90.0 or min(longitudes) < -180.0 or max(longitudes) > 180.0:
+        return None
+    return list(zip(latitudes, longitudes, strict=True))
+
+
+def _polygon_shape(points: list[Point], tokens: list[str]) -> tuple[tuple[Point, ...], tuple[str, ...]]:
+    problems: list[str] = []
     if len(points) < 4:
         problems.append(f"polygon has {len(points)} points; CAP needs at least 4 (first and last equal)")
     elif points[0] != points[-1]:
