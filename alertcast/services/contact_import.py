@@ -1,0 +1,288 @@
+"""Importing an address book: an upsert of every good row, in one transaction.
+
+Rows match stored contacts by phone, then e-mail (then, for contacts with neither, their Apprise URL):
+re-importing a file changes nothing, a changed row updates its contact, and group membership from a file
+only ever adds (removing someone from an emergency list is a deliberate act: ``groups remove``). A failure
+stores nothing.
+
+A 100,000-row book must import in seconds, so rows are written with a few DBAPI executemany calls, stored
+values are read back raw and compared without building ORM objects, and JSON lists are decoded once per
+distinct text rather than once per row (nearly every row holds ``[]``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, String, func, select, type_coerce, update
+from sqlmodel import Session
+
+from alertcast.core.contact_rows import ContactRecord, RowProblem
+from alertcast.services.audit import record as audit
+from alertcast.services.contact_files import ParsedFile, ParsedRow, read_contact_file
+from alertcast.services.context import AppContext
+from alertcast.store.models import Contact, ContactGroup, GroupMember, utcnow
+from alertcast.store.outbox_tx import bulk_insert
+
+_CHUNK = 5000
+"""Rows per insert statement: bounds memory on large files without costing round trips."""
+_FIELDS = ("name", "phone", "email", "language", "lat", "lon", "apprise_urls", "geocodes", "opted_out")
+_URLS, _GEOCODES = _FIELDS.index("apprise_urls"), _FIELDS.index("geocodes")
+
+
+class ContactsError(ValueError):
+    """A contacts or groups request that cannot be carried out; the message says which name or number."""
+
+
+@dataclass
+class ImportReport:
+    file: str
+    kind: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    groups_created: list[str] = field(default_factory=list)
+    memberships_added: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["rejected"] = [asdict(p) for p in self.rejected]
+        data["rejected_rows"] = len({p.where for p in self.rejected})
+        return data
+
+
+def check_group_name(name: str) -> str:
+    clean = name.strip()
+    if not clean or any(ch in clean for ch in ";|,\n"):
+        raise ContactsError(
+            f"group name {name!r}: must be non-empty and contain none of ; | , or a line break"
+        )
+    return clean
+
+
+def _row(record: ContactRecord) -> tuple[object, ...]:
+    """``record``'s values in ``_FIELDS`` order: what the bulk insert takes and what a stored row reads as."""
+    return (
+        record.name,
+        record.phone,
+        record.email,
+        record.language,
+        record.lat,
+        record.lon,
+        record.apprise_urls,
+        record.geocodes,
+        record.opted_out,
+    )
+
+
+def _record_key(phone: str | None, email: str | None, urls: Iterable[str]) -> tuple[str, str]:
+    """The key a new contact is known by within one import: phone, else e-mail, else first Apprise URL.
+
+    The file reader already refused a second row with the same key, so among the rows one import inserts
+    the key is unique; the same rule read back from the stored rows finds each row's new id.
+    """
+    if phone:
+        return ("phone", phone)
+    if email:
+        return ("email", email)
+    return ("apprise", next(iter(urls), ""))
+
+
+class _Stored:
+    """The stored contacts, indexed the ways a row can match them."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.by_phone: dict[str, int] = {}
+        self.by_email: dict[str, int] = {}
+        self.by_url: dict[str, int] = {}
+        self.values: dict[int, tuple[object, ...]] = {}
+        lists: dict[str, tuple[str, ...]] = {}
+
+        def as_tuple(raw: str | list[str]) -> tuple[str, ...]:
+            if not isinstance(raw, str):  # a driver that decodes JSON itself (psycopg)
+                return tuple(raw)
+            if raw not in lists:
+                lists[raw] = tuple(json.loads(raw))
+            return lists[raw]
+
+        table = Contact.__table__
+        columns = [
+            type_coerce(table.c[f], String) if f in ("apprise_urls", "geocodes") else table.c[f]
+            for f in _FIELDS
+        ]
+        for cid, *values in connection.execute(select(table.c.id, *columns)):
+            values[_URLS], values[_GEOCODES] = as_tuple(values[_URLS]), as_tuple(values[_GEOCODES])
+            self.values[cid] = row = tuple(values)
+            phone, email = row[1], row[2]
+            if phone:
+                self.by_phone[phone] = cid  # type: ignore[index]
+            if email:
+                self.by_email.setdefault(email, cid)  # type: ignore[arg-type]
+            for url in row[_URLS]:  # type: ignore[attr-defined]
+                self.by_url.setdefault(url, cid)
+
+    def match(self, rec: ContactRecord) -> int | None:
+        cid = self.by_phone.get(rec.phone) if rec.phone else None
+        if cid is None and rec.email:
+            cid = self.by_email.get(rec.email)
+        if cid is None and not rec.phone and not rec.email:
+            cid = next((self.by_url[u] for u in rec.apprise_urls if u in self.by_url), None)
+        return cid
+
+
+def import_contacts(
+    ctx: AppContext, path: Path, *, group: str | None = None, region: str | None = None
+) -> ImportReport:
+    """Import a CSV or vCard file; see the module docstring for the matching rules."""
+    region = (region or ctx.config.contacts.default_region).upper()
+    extra_group = check_group_name(group) if group else None
+    parsed: ParsedFile = read_contact_file(path, region=region)
+    report = ImportReport(
+        file=str(path), kind=parsed.kind, rejected=list(parsed.problems), notes=parsed.notes
+    )
+    rows = _rows_with_good_groups(parsed.rows, report)
+    with ctx.session() as session:
+        stored = _Stored(session.connection())
+        claimed: dict[int, str] = {}
+        inserts: list[ContactRecord] = []
+        updates: list[dict[str, object]] = []
+        row_ids: list[tuple[ContactRecord, int | None]] = []
+        now = utcnow()
+        for row in rows:
+            rec = row.record
+            cid = stored.match(rec)
+            if cid is not None and cid in claimed:
+                report.rejected.append(
+                    RowProblem(row.where, "phone", f"matches the same stored contact as {claimed[cid]}")
+                )
+                continue
+            row_ids.append((rec, cid))
+            if cid is None:
+                inserts.append(rec)
+                continue
+            claimed[cid] = row.where
+            values = _row(rec)
+            if values == stored.values[cid]:
+                report.unchanged += 1
+            else:
+                changed = dict(zip(_FIELDS, values, strict=True))
+                changed["apprise_urls"], changed["geocodes"] = list(rec.apprise_urls), list(rec.geocodes)
+                updates.append({"id": cid, **changed, "updated_at": now})
+        if updates:
+            session.execute(update(Contact), updates)  # ORM bulk UPDATE by primary key: one executemany
+            report.updated = len(updates)
+        new_ids = _insert_new(session, inserts, {"created_at": now, "updated_at": now}) if inserts else []
+        report.added = len(new_ids)
+        fresh = iter(new_ids)
+        resolved = [(rec, cid if cid is not None else next(fresh)) for rec, cid in row_ids]
+        extra = (extra_group,) if extra_group else ()
+        memberships = {(name, cid) for rec, cid in resolved for name in (*rec.groups, *extra)}
+        if memberships:
+            _add_memberships(session, memberships, report)
+        report.rejected.sort(key=lambda p: int(p.where.rsplit(" ", 1)[-1]))
+        audit(
+            session,
+            ctx.config.operator,
+            "contacts.import",
+            str(path),
+            added=report.added,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            rejected=len({p.where for p in report.rejected}),
+        )
+    return report
+
+
+def _rows_with_good_groups(rows: list[ParsedRow], report: ImportReport) -> list[ParsedRow]:
+    """Reject rows naming a group that cannot exist; each distinct name is judged once."""
+    verdicts: dict[str, str | None] = {}
+    bad: set[str] = {p.where for p in report.rejected}
+    for row in rows:
+        for name in row.record.groups:
+            if name not in verdicts:
+                try:
+                    check_group_name(name)
+                    verdicts[name] = None
+                except ContactsError as exc:
+                    verdicts[name] = str(exc)
+            if (problem := verdicts[name]) is not None:
+                report.rejected.append(RowProblem(row.where, "groups", problem))
+                bad.add(row.where)
+    return [r for r in rows if r.where not in bad]
+
+
+def _insert_new(session: Session, records: list[ContactRecord], stamps: dict[str, object]) -> list[int]:
+    """Insert ``records`` and return their new ids in the same order.
+
+    A plain executemany, then one query for the ids: asking for RETURNING with the rows' order kept makes
+    SQLAlchemy send one INSERT per row on SQLite, which was half the import time. The rows are found again
+    by their key and this import's exact ``created_at``, so rows another writer adds meanwhile never mix in.
+    """
+    table = Contact.__table__
+    connection = session.connection()
+    before = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    for start in range(0, len(records), _CHUNK):
+        chunk = [_row(rec) for rec in records[start : start + _CHUNK]]
+        bulk_insert(connection, table, _FIELDS, chunk, stamps)
+    mine = (table.c.id > before) & (table.c.created_at == stamps["created_at"])
+    found = {
+        _record_key(phone, email, ()): cid
+        for cid, phone, email in connection.execute(
+            select(table.c.id, table.c.phone, table.c.email).where(mine)
+        )
+        if phone or email
+    }
+    # Only contacts with neither phone nor e-mail are known by their URL; reading (and decoding) that
+    # column for them alone keeps the read-back cheap.
+    only_urls = mine & table.c.phone.is_(None) & table.c.email.is_(None)
+    for cid, urls in connection.execute(select(table.c.id, table.c.apprise_urls).where(only_urls)):
+        found[_record_key(None, None, urls)] = cid
+    ids = [found.get(_record_key(rec.phone, rec.email, rec.apprise_urls)) for rec in records]
+    if None in ids or len(found) != len(records):
+        raise RuntimeError(
+            "contacts import: the inserted rows could not all be found again; nothing was stored"
+        )
+    return ids  # type: ignore[return-value]
+
+
+def _add_memberships(session: Session, memberships: set[tuple[str, int]], report: ImportReport) -> None:
+    ids, report.groups_created = _ensure_groups(session, {name for name, _ in memberships})
+    connection = session.connection()
+    have = set(
+        map(
+            tuple,
+            connection.execute(
+                select(GroupMember.group_id, GroupMember.contact_id).where(
+                    GroupMember.group_id.in_(list(ids.values()))
+                )
+            ),
+        )
+    )
+    # Sorted: rows arriving in primary-key order append to the index instead of splitting its pages.
+    new = sorted({(ids[n], c) for n, c in memberships} - have)
+    if new:
+        bulk_insert(connection, GroupMember.__table__, ("group_id", "contact_id"), new, {})
+    report.memberships_added = len(new)
+
+
+def _ensure_groups(session: Session, names: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+    wanted = sorted(set(names))
+    existing = dict(
+        session.execute(select(ContactGroup.name, ContactGroup.id).where(ContactGroup.name.in_(wanted))).all()
+    )
+    created = [n for n in wanted if n not in existing]
+    for name in created:
+        group = ContactGroup(name=name, created_at=utcnow())
+        session.add(group)
+        session.flush()
+        existing[name] = group.id
+    return existing, created
