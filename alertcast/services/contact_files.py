@@ -12,11 +12,17 @@ import io
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from alertcast.core.contact_rows import COLUMNS, REACH_COLUMNS, ContactRecord, RowProblem, build_record
+from alertcast.services.worker_pool import map_chunks, usable_cores
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
+_LARGE = 1024 * 1024
+"""Files above this many characters (some 10,000 rows) are validated on every core; below it, starting
+worker processes would cost more than it saves."""
+_CHUNK_ROWS = 2000
 
 
 class ContactFileError(ValueError):
@@ -101,31 +107,82 @@ def _read_csv(path: Path, text: str, *, region: str, default_language: str) -> P
     unknown = [h for h, n in zip(header, names, strict=True) if n and n not in COLUMNS]
     if unknown:
         parsed.notes.append(f"ignored unknown column(s): {', '.join(unknown)}")
-    try:
-        for cells in reader:
-            where = f"line {reader.line_num}"
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) > len(names):
-                parsed.problems.append(
-                    RowProblem(where, "row", f"{len(cells)} cells but the header has {len(names)} columns")
-                )
-                continue
-            values = dict(zip(names, cells, strict=False))
-            _add(parsed, where, values, region=region, default_language=default_language)
-    except csv.Error as exc:
-        raise ContactFileError(f"{path}: line {reader.line_num}: broken CSV: {exc}") from None
+
+    def rows() -> Iterator[_Row]:
+        try:
+            for cells in reader:
+                yield f"line {reader.line_num}", cells
+        except csv.Error as exc:
+            raise ContactFileError(f"{path}: line {reader.line_num}: broken CSV: {exc}") from None
+
+    _validate(
+        parsed,
+        rows(),
+        tuple(names),
+        region=region,
+        default_language=default_language,
+        large=len(text) > _LARGE,
+    )
     return parsed
 
 
-def _add(
-    parsed: ParsedFile, where: str, values: dict[str, str], *, region: str, default_language: str
+_Row = tuple[str, "list[str] | dict[str, str]"]
+"""Where a row is (``line 14``, ``vCard 3``) and its cells: in header order for CSV, by column for vCard."""
+
+
+def _validate(
+    parsed: ParsedFile,
+    rows: Iterable[_Row],
+    names: tuple[str, ...],
+    *,
+    region: str,
+    default_language: str,
+    large: bool,
 ) -> None:
-    result = build_record(values, where, region=region, default_language=default_language)
-    if isinstance(result, list):
-        parsed.problems.extend(result)
-    else:
-        parsed.rows.append(ParsedRow(where, result))
+    """Validate every row, over all cores for a large file, keeping the file's row order.
+
+    Rows are handed out in chunks while the file is still being read, so the workers start at once, and
+    they travel as the reader gave them: the workers, not this process, turn cells into records.
+    """
+    work = partial(_validate_chunk, names=names, region=region, default_language=default_language)
+    workers = usable_cores() if large else 1
+    for results in map_chunks(work, _chunked(rows, _CHUNK_ROWS), workers=workers):
+        for where, result in results:
+            if isinstance(result, list):
+                parsed.problems.extend(result)
+            else:
+                parsed.rows.append(ParsedRow(where, result))
+
+
+def _validate_chunk(
+    rows: list[_Row], *, names: tuple[str, ...], region: str, default_language: str
+) -> list[tuple[str, ContactRecord | list[RowProblem]]]:
+    """Runs in a worker process for large files: pure, so it needs nothing but its arguments."""
+    results: list[tuple[str, ContactRecord | list[RowProblem]]] = []
+    for where, cells in rows:
+        if isinstance(cells, dict):
+            values = cells
+        elif not any(c.strip() for c in cells):
+            continue  # a blank line, or a row of empty cells a spreadsheet left behind
+        elif len(cells) > len(names):
+            problem = RowProblem(where, "row", f"{len(cells)} cells but the header has {len(names)} columns")
+            results.append((where, [problem]))
+            continue
+        else:
+            values = dict(zip(names, cells, strict=False))
+        results.append((where, build_record(values, where, region=region, default_language=default_language)))
+    return results
+
+
+def _chunked(rows: Iterable[_Row], size: int) -> Iterator[list[_Row]]:
+    chunk: list[_Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _vcard_values(card: object) -> dict[str, str]:
@@ -167,10 +224,16 @@ def _iter_vcards(path: Path, text: str) -> Iterator[object]:
 
 def _read_vcards(path: Path, text: str, *, region: str, default_language: str) -> ParsedFile:
     parsed = ParsedFile(kind="vcard")
-    for index, card in enumerate(_iter_vcards(path, text), start=1):
-        if getattr(card, "name", "").upper() != "VCARD":
-            raise ContactFileError(f"{path}: vCard {index}: expected BEGIN:VCARD, got {card.name}")  # type: ignore[attr-defined]
-        _add(parsed, f"vCard {index}", _vcard_values(card), region=region, default_language=default_language)
+
+    def rows() -> Iterator[_Row]:
+        for index, card in enumerate(_iter_vcards(path, text), start=1):
+            if getattr(card, "name", "").upper() != "VCARD":
+                raise ContactFileError(f"{path}: vCard {index}: expected BEGIN:VCARD, got {card.name}")  # type: ignore[attr-defined]
+            yield f"vCard {index}", _vcard_values(card)
+
+    _validate(
+        parsed, rows(), COLUMNS, region=region, default_language=default_language, large=len(text) > _LARGE
+    )
     return parsed
 
 
