@@ -5,10 +5,12 @@ can read documents in worker processes while this process stores what has been r
 started with ``spawn`` (never plain ``fork``: the caller may run threads, and a forked lock can hang a
 child) and import only the reading code, not the fetching or storage stack.
 
-Two things keep the pool from costing more than it saves. Workers take chunks of documents from the *end*
-of a batch while this process reads from the front whatever no worker has picked up yet, so the work done
-while workers are still starting is not wasted waiting; and small batches (under ``MIN_DOCUMENTS``) or
-single-CPU machines do not start a pool at all.
+Three things keep the pool from costing more than it saves. Workers take chunks of documents in order, a
+little ahead of this process, which stores each result as its turn comes; when the next chunk is not ready
+this process reads the *last* chunk no worker has taken yet (kept for its turn) instead of waiting idle.
+Until a worker has delivered anything (spawning costs a fraction of a second), this process reads the
+chunks itself rather than wait. And small batches (under ``MIN_DOCUMENTS``) or single-CPU machines do not
+start a pool at all.
 
 Whatever goes wrong in a worker, no document is lost and nothing new reaches the user: a chunk whose
 worker failed is read again in this process (giving exactly the result an in-process read gives,
@@ -23,6 +25,7 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from alertcast.cap.guard import DEFAULT_MAX_BYTES
@@ -52,6 +55,19 @@ def available_cpus() -> int:
 def read_chunk(documents: list[Document], max_bytes: int = DEFAULT_MAX_BYTES) -> list[CapReadResult]:
     """Read ``documents`` in order; what a worker runs (read_cap itself never raises for bad input)."""
     return [read_cap(data, source=source, max_bytes=max_bytes) for data, source in documents]
+
+
+@dataclass(slots=True)
+class _Batch:
+    chunks: list[list[Document]]
+    futures: list[Future[list[CapReadResult]] | None]
+    read_here: dict[int, list[CapReadResult]] = field(default_factory=dict)
+    """Chunks this process read ahead of their turn."""
+    tail: int = -1
+    """The last chunk that may still be untaken by workers: they take chunks in order, so it only falls."""
+
+    def __post_init__(self) -> None:
+        self.tail = len(self.chunks) - 1
 
 
 class CapReadPool:
@@ -111,12 +127,13 @@ class CapReadPool:
             return
         size = max(1, min(_MAX_CHUNK, len(documents) // (self.workers * _CHUNKS_PER_WORKER)))
         chunks = [list(documents[start : start + size]) for start in range(0, len(documents), size)]
-        futures = self._submit_from_the_end(executor, chunks)
+        batch = _Batch(chunks, self._submit(executor, chunks))
         try:
-            for chunk, future in zip(chunks, futures, strict=True):
-                yield from self._collect(chunk, future)
+            for index in range(len(chunks)):
+                results = batch.read_here.pop(index, None)
+                yield from results if results is not None else self._collect(index, batch)
         finally:  # the caller stopped early (or failed): no worker keeps reading for nobody
-            for future in futures:
+            for future in batch.futures:
                 if future is not None:
                     future.cancel()
 
@@ -133,29 +150,45 @@ class CapReadPool:
                 return None
         return self._executor
 
-    def _submit_from_the_end(
+    def _submit(
         self, executor: ProcessPoolExecutor, chunks: list[list[Document]]
     ) -> list[Future[list[CapReadResult]] | None]:
-        """Queue chunks last first: workers work backwards while this process reads forwards."""
         futures: list[Future[list[CapReadResult]] | None] = [None] * len(chunks)
         try:
-            for index in reversed(range(len(chunks))):
-                future = executor.submit(read_chunk, chunks[index], self.max_bytes)
+            for index, chunk in enumerate(chunks):
+                future = executor.submit(read_chunk, chunk, self.max_bytes)
                 future.add_done_callback(self._note_delivery)
                 futures[index] = future
         except (BrokenProcessPool, RuntimeError) as error:
             self._give_up(error)
         return futures
 
-    def _collect(
-        self, chunk: list[Document], future: Future[list[CapReadResult]] | None
-    ) -> list[CapReadResult]:
-        if future is None or (self.share_work and future.cancel()):  # no worker took it yet: read it here
-            return read_chunk(chunk, self.max_bytes)
-        if self.share_work and not self._started and not future.done():
-            # Queued for a worker that is still starting: reading it here is sooner. The worker's copy of
-            # the result, identical, is dropped when it arrives.
-            return read_chunk(chunk, self.max_bytes)
+    def _collect(self, index: int, batch: _Batch) -> list[CapReadResult]:
+        """Results of chunk ``index``. While a worker is still on it, this process reads the last chunk no
+        worker has taken (kept for its turn) rather than wait idle."""
+        chunk, future = batch.chunks[index], batch.futures[index]
+        while True:
+            if future is None or (self.share_work and future.cancel()):  # no worker took it: read it here
+                return read_chunk(chunk, self.max_bytes)
+            if future.done() or not self.share_work:
+                return self._result(chunk, future)
+            if not self._started:
+                # Queued for a worker that is still starting: reading it here is sooner. The worker's copy
+                # of the result, identical, is dropped when it arrives.
+                return read_chunk(chunk, self.max_bytes)
+            if not self._read_last_untaken(index, batch):
+                return self._result(chunk, future)
+
+    def _read_last_untaken(self, index: int, batch: _Batch) -> bool:
+        while batch.tail > index:
+            later, batch.tail = batch.tail, batch.tail - 1
+            future = batch.futures[later]
+            if future is not None and future.cancel():
+                batch.read_here[later] = read_chunk(batch.chunks[later], self.max_bytes)
+                return True
+        return False
+
+    def _result(self, chunk: list[Document], future: Future[list[CapReadResult]]) -> list[CapReadResult]:
         try:
             results = future.result()
         except BrokenProcessPool as error:
