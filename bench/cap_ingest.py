@@ -49,7 +49,9 @@ class SqliteStore:
         self.engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
         self.stored = 0
         self.session: Any = None
-        """When set, documents share this session's transaction (as one ``alertcast ingest`` run does)."""
+        """When set, documents share this session's transaction (as one ``alertcast ingest`` run does),
+        their audit rows noted in ``audit_batch`` and written before the commit, as that run does."""
+        self.audit_batch: Any = None
 
     def reset(self) -> None:
         """Empty the alert tables so the next pass stores everything afresh (not part of any timing)."""
@@ -67,7 +69,14 @@ class SqliteStore:
         from alertcast.services.ingest import ingest_entries
 
         if self.session is not None:
-            records = ingest_entries(self.session, result, data, now=datetime.now(UTC), operator="bench")
+            records = ingest_entries(
+                self.session,
+                result,
+                data,
+                now=datetime.now(UTC),
+                operator="bench",
+                audit_batch=self.audit_batch,
+            )
         else:
             with Session(self.engine) as session:
                 records = ingest_entries(session, result, data, now=datetime.now(UTC), operator="bench")
@@ -130,16 +139,22 @@ def ingest_pooled(
 
     from sqlmodel import Session
 
+    from alertcast.services.audit import AuditBatch
     from alertcast.services.ingest import ingest_entries
 
     store.reset()
     started, cpu_started = time.perf_counter(), time.process_time()
     stored = 0
+    audit_batch = AuditBatch()
     with Session(store.engine) as session:
         results = pool.read([(data, source) for source, data in documents])
         for (_, data), result in zip(documents, results, strict=True):
-            records = ingest_entries(session, result, data, now=datetime.now(UTC), operator="bench")
+            now = datetime.now(UTC)
+            records = ingest_entries(
+                session, result, data, now=now, operator="bench", audit_batch=audit_batch
+            )
             stored += sum(1 for r in records if r.result == "accepted")
+        audit_batch.write(session)
         session.commit()
     return stored, time.perf_counter() - started, time.process_time() - cpu_started
 
@@ -225,13 +240,16 @@ def main() -> None:
             store.reset()
             from sqlmodel import Session
 
+            from alertcast.services.audit import AuditBatch
+
             with Session(store.engine) as session:
-                store.session = session
+                store.session, store.audit_batch = session, AuditBatch()
                 batch = run(documents, 1, store)
                 started, cpu_started = time.perf_counter(), time.process_time()
+                store.audit_batch.write(session)
                 session.commit()
                 commit, commit_cpu = time.perf_counter() - started, time.process_time() - cpu_started
-            store.session = None
+            store.session, store.audit_batch = None, None
             alerts += batch.alerts
             seconds += batch.seconds + commit
             cpu += batch.cpu_seconds + commit_cpu

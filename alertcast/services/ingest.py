@@ -20,6 +20,7 @@ from sqlmodel import Session
 from alertcast.cap import BroadcastEligibility, CapFetcher, FetchError, broadcast_eligibility
 from alertcast.cap.pool import CapReadPool
 from alertcast.cap.results import CapReadResult
+from alertcast.services.audit import AuditBatch
 from alertcast.services.audit import record as audit
 from alertcast.services.context import AppContext
 from alertcast.store.alerts import StoredAlert, store_alert
@@ -91,9 +92,18 @@ def _flags(stored: StoredAlert, eligibility: BroadcastEligibility) -> list[str]:
 
 
 def ingest_entries(
-    session: Session, result: CapReadResult, data: bytes, *, now: datetime, operator: str
+    session: Session,
+    result: CapReadResult,
+    data: bytes,
+    *,
+    now: datetime,
+    operator: str,
+    audit_batch: AuditBatch | None = None,
 ) -> list[IngestRecord]:
-    """Store the alerts of one read document; links are not followed here."""
+    """Store the alerts of one read document; links are not followed here.
+
+    Each stored alert is audited in the session's transaction, or noted in ``audit_batch`` for the caller
+    to write before it commits (a run of many documents then writes its audit rows in one statement)."""
     if result.refusal is not None:
         return [IngestRecord(result.source, "refused", reason=str(result.refusal))]
     records: list[IngestRecord] = []
@@ -137,14 +147,11 @@ def ingest_entries(
         )
         if not stored.duplicate:
             record.flags = _flags(stored, eligibility)
-            audit(
-                session,
-                operator,
-                "alert.ingest",
-                f"alert {stored.alert_id}",
-                source=where,
-                flags=record.flags,
-            )
+            subject = f"alert {stored.alert_id}"
+            if audit_batch is None:
+                audit(session, operator, "alert.ingest", subject, source=where, flags=record.flags)
+            else:
+                audit_batch.add(operator, "alert.ingest", subject, source=where, flags=list(record.flags))
             record.cancelled_alerts = stored.cancelled
         records.append(record)
     return records
@@ -241,6 +248,7 @@ def ingest(
             urls.append(target)
         else:
             local.extend(_walk(Path(target), report.skipped_files))
+    audit_batch = AuditBatch()
     with Session(ctx.engine, expire_on_commit=False) as session, read_pool or CapReadPool() as pool:
         queue: list[_Document | IngestRecord] = [_read_local(p) for p in local]
         seen: set[str] = set()
@@ -261,9 +269,15 @@ def ingest(
                             continue
                         seen.add(item.source)
                         result = next(results)
-                        report.records.extend(
-                            ingest_entries(session, result, item.data, now=now, operator=ctx.config.operator)
+                        records = ingest_entries(
+                            session,
+                            result,
+                            item.data,
+                            now=now,
+                            operator=ctx.config.operator,
+                            audit_batch=audit_batch,
                         )
+                        report.records.extend(records)
                         links = [link for link in result.links if link not in seen][:MAX_LINKS_PER_FEED]
                         seen.update(links)
                         remote = [link for link in links if _is_url(link)]
@@ -276,6 +290,7 @@ def ingest(
         if dry_run:
             session.rollback()
             return report
+        audit_batch.write(session)
         session.commit()
     for record in report.records:
         if record.cancelled_alerts:
