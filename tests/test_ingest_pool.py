@@ -13,6 +13,7 @@ import pickle
 import signal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from alertcast.cap import read_cap
@@ -21,7 +22,7 @@ from alertcast.config import Config
 from alertcast.services.context import AppContext
 from alertcast.services.ingest import IngestReport, ingest
 from alertcast.store.db import create_db_engine
-from alertcast.store.models import Alert, AlertReference
+from alertcast.store.models import Alert, AlertReference, AuditEntry
 from tests.conftest import REPO
 
 SAMPLES = REPO / "sample_alerts"
@@ -54,8 +55,7 @@ def documents(folder: Path) -> list[tuple[bytes, str]]:
     return [(path.read_bytes(), str(path)) for path in sorted(folder.rglob("*")) if path.is_file()]
 
 
-def ingest_into(root: Path, folder: Path, workers: int) -> tuple[IngestReport, list[tuple[object, ...]]]:
-    url = f"sqlite:///{root / f'store-{workers}.db'}"
+def ingest_into(url: str, folder: Path, workers: int) -> tuple[IngestReport, list[tuple[object, ...]]]:
     app = AppContext(config=Config(db_url=url, operator="tester"), engine=create_db_engine(url))
     try:
         # Without work sharing, every document of a pooled batch is read by a worker, on every run.
@@ -69,15 +69,28 @@ def ingest_into(root: Path, folder: Path, workers: int) -> tuple[IngestReport, l
                 (r.alert_id, r.ref_identifier, r.target_id)
                 for r in session.execute(select(AlertReference).order_by(AlertReference.id)).scalars()
             ]
+            stored += [
+                (e.action, e.subject, e.detail)
+                for e in session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
+            ]
     finally:
         app.close()
     return report, stored
 
 
-def test_pooled_ingest_reports_and_stores_exactly_what_reading_here_does(tmp_path: Path) -> None:
+def store_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path, name: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'{name}.db'}"
+    return str(request.getfixturevalue("pg_cluster").create_database(name))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_pooled_ingest_reports_and_stores_exactly_what_reading_here_does(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> None:
     folder = make_folder(tmp_path)
-    alone, stored_alone = ingest_into(tmp_path, folder, workers=0)
-    pooled, stored_pooled = ingest_into(tmp_path, folder, workers=2)
+    alone, stored_alone = ingest_into(store_url(request, backend, tmp_path, "alone"), folder, workers=0)
+    pooled, stored_pooled = ingest_into(store_url(request, backend, tmp_path, "pooled"), folder, workers=2)
     assert alone.read_in_workers == 0
     # The folder, then the documents the feeds link to (four per copy, a second wave of MIN_DOCUMENTS).
     assert pooled.read_in_workers == len(documents(folder)) + 4 * COPIES
@@ -91,7 +104,7 @@ def test_pooled_ingest_reports_and_stores_exactly_what_reading_here_does(tmp_pat
 
 def test_refusals_and_rejections_read_in_a_worker_keep_their_reasons(tmp_path: Path) -> None:
     folder = make_folder(tmp_path)
-    pooled, _ = ingest_into(tmp_path, folder, workers=2)
+    pooled, _ = ingest_into(f"sqlite:///{tmp_path / 'store.db'}", folder, workers=2)
     reasons = {Path(r.source).name: r.reason for r in pooled.records if r.failed}
     assert "DTDs and entities are refused" in reasons["hostile.xml"]
     assert "[doctype]" in reasons["hostile.xml"]
