@@ -23,6 +23,8 @@ from alertcast.store.models import AlertReference, utcnow
 
 CANCELLING = "Cancel"
 SUPERSEDING = "Update"
+COSTLY_MODEL_POINTS = 256
+"""Polygon points above which an alert's JSON model costs more to build than a look-up for a duplicate."""
 
 
 @dataclass
@@ -84,6 +86,10 @@ def find_alert_id(session: Session, sender: str, identifier: str, sent: str) -> 
     return session.connection().execute(_FIND, key).scalar()
 
 
+def _polygon_points(alert: Alert) -> int:
+    return sum(len(polygon) for info in alert.infos for area in info.areas for polygon in area.polygons)
+
+
 def _first_info_fields(alert: Alert) -> dict[str, str]:
     info = alert.infos[0] if alert.infos else None
     if info is None:
@@ -110,6 +116,13 @@ def store_alert(
 ) -> StoredAlert:
     """Store ``alert`` unless it is a duplicate, and link its references (and earlier ones to it)."""
     sender, identifier, sent = alert_key_text(alert)
+    if _polygon_points(alert) > COSTLY_MODEL_POINTS:
+        # Feeds repeat national alerts whose polygons run to thousands of points: recognise a repeat
+        # before serialising its model for an insert that would do nothing. The insert below still
+        # decides when another process stores the same alert meanwhile.
+        existing = find_alert_id(session, sender, identifier, sent)
+        if existing is not None:
+            return StoredAlert(existing, duplicate=True)
     values = dict(
         sender=sender,
         identifier=identifier,
