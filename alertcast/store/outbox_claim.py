@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, or_, select, update
+from sqlalchemy import Connection, Engine, Integer, Select, bindparam, or_, select, update
 
-from alertcast.store.models import DeliveryState, utcnow
+from alertcast.store.models import DeliveryState, UTCDateTime, utcnow
 from alertcast.store.outbox_tx import BROADCAST, DELIVERY, MESSAGE, run_write
 from alertcast.store.outbox_types import BroadcastCache, BroadcastInfo, ClaimedDelivery, MessageText
 
@@ -41,7 +41,7 @@ _RETURNED = (
 )
 
 
-def _candidates(kind: str, drill: bool, now: datetime, limit: int) -> Select[tuple[int]]:
+def _candidates(kind: object, drill: object, now: object, limit: object) -> Select[tuple[int]]:
     d, b = DELIVERY.c, BROADCAST.c
     return (
         select(d.id)
@@ -55,18 +55,32 @@ def _candidates(kind: str, drill: bool, now: datetime, limit: int) -> Select[tup
             or_(b.expires_at.is_(None), b.expires_at > now),
         )
         .order_by(d.priority.desc(), d.next_attempt_at, d.id)
-        .limit(limit)
+        .limit(limit)  # type: ignore[arg-type]
         .with_for_update(skip_locked=True, of=DELIVERY)
     )
 
 
-def _claim_update(ids: object, owner: str, route: str, now: datetime, lease: timedelta) -> object:
+def _claim_update(ids: object, owner: object, route: object, now: object, expires: object) -> Any:
     return (
         update(DELIVERY)
         .where(DELIVERY.c.id.in_(ids))  # type: ignore[arg-type]
-        .values(state=CLAIMED, lease_owner=owner, lease_expires_at=now + lease, claimed_at=now, route=route)
+        .values(state=CLAIMED, lease_owner=owner, lease_expires_at=expires, claimed_at=now, route=route)
         .returning(*_RETURNED)
     )
+
+
+_NOW = bindparam("c_now", type_=UTCDateTime())
+_CLAIM_ONE_MODE = _claim_update(
+    _candidates(
+        bindparam("c_kind"), bindparam("c_drill"), _NOW, bindparam("c_limit", type_=Integer())
+    ).scalar_subquery(),
+    bindparam("c_owner"),
+    bindparam("c_route"),
+    _NOW,
+    bindparam("c_expires", type_=UTCDateTime()),
+)
+"""The claim of a route that carries one kind of work, built once: every claim only binds new values
+(building and cache-keying the statement each time cost more than SQLite's work for 50 rows)."""
 
 
 def _load_broadcasts(connection: Connection, ids: set[int], cache: BroadcastCache) -> None:
@@ -84,31 +98,32 @@ def _load_broadcasts(connection: Connection, ids: set[int], cache: BroadcastCach
 
 
 def _to_claimed(r: Any, info: BroadcastInfo | None, route: str) -> ClaimedDelivery:
-    """A returned row plus its broadcast's text in the row's language."""
+    """A returned row (columns as in ``_RETURNED``) plus its broadcast's text in the row's language."""
+    did, broadcast_id, contact_id, address, kind, language, priority, attempts, dup, drill, _, ack_code = r
     messages = info.messages if info else {}
-    text = messages.get(r.language) or messages.get(info.default_language if info else "") or _NO_TEXT
+    text = messages.get(language) or messages.get(info.default_language if info else "") or _NO_TEXT
     return ClaimedDelivery(
-        id=r.id,
-        broadcast_id=r.broadcast_id,
-        contact_id=r.contact_id,
-        address=r.address,
-        channel_kind=r.channel_kind,
-        language=r.language,
-        priority=r.priority,
-        attempts=r.attempts,
-        possible_duplicate=bool(r.possible_duplicate),
-        drill=bool(r.drill),
+        id=did,
+        broadcast_id=broadcast_id,
+        contact_id=contact_id,
+        address=address,
+        channel_kind=kind,
+        language=language,
+        priority=priority,
+        attempts=attempts,
+        possible_duplicate=bool(dup),
+        drill=bool(drill),
         text=text.sms_text,
         title=text.title,
         body=text.body,
         expires_at=info.expires_at if info else None,
         route=route,
-        ack_code=r.ack_code,
+        ack_code=ack_code,
     )
 
 
 def _order_key(row: Any) -> tuple[int, datetime, int]:
-    return (-row.priority, row.next_attempt_at or _EPOCH, row.id)
+    return (-row[6], row[10] or _EPOCH, row[0])
 
 
 def claim(
@@ -137,8 +152,9 @@ def claim(
 
     def work(connection: Connection) -> list[ClaimedDelivery]:
         if len(modes) == 1:
-            picked = _candidates(kind, modes[0], at, limit).scalar_subquery()
-            rows = list(connection.execute(_claim_update(picked, owner, route, at, lease)))  # type: ignore[call-overload]
+            values = {"c_kind": kind, "c_drill": modes[0], "c_now": at, "c_limit": limit, "c_owner": owner}
+            values.update(c_route=route, c_expires=at + lease)
+            rows = list(connection.execute(_CLAIM_ONE_MODE, values))
         else:
             # Two ranges of the index: take the best of each, keep the best `limit` of both.
             ranked: list[Any] = []
@@ -147,12 +163,13 @@ def claim(
                     DELIVERY.c.priority, DELIVERY.c.next_attempt_at
                 )
                 ranked.extend(connection.execute(query))
-            ranked.sort(key=_order_key)
+            ranked.sort(key=lambda r: (-r.priority, r.next_attempt_at or _EPOCH, r.id))
             ids = [r.id for r in ranked[:limit]]
-            rows = list(connection.execute(_claim_update(ids, owner, route, at, lease))) if ids else []  # type: ignore[call-overload]
+            claim_them = _claim_update(ids, owner, route, at, at + lease)
+            rows = list(connection.execute(claim_them)) if ids else []
         rows.sort(key=_order_key)
-        _load_broadcasts(connection, {r.broadcast_id for r in rows}, texts)
-        return [_to_claimed(r, texts.entries.get(r.broadcast_id), route) for r in rows]
+        _load_broadcasts(connection, {r[1] for r in rows}, texts)
+        return [_to_claimed(r, texts.entries.get(r[1]), route) for r in rows]
 
     return run_write(engine, work)
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Boolean, Connection, Engine, bindparam, func, or_, select, update
 
 from alertcast.store.models import DeliveryState, UTCDateTime, utcnow
-from alertcast.store.outbox_tx import DELIVERY, execute_many, run_write
+from alertcast.store.outbox_tx import DELIVERY, Prepared, execute_many, run_write
 from alertcast.store.outbox_types import (
     ReceiptRecord,
     RecordSummary,
@@ -31,8 +31,9 @@ _d = DELIVERY.c
 _CHUNK = 500
 
 
-def _changes(at: datetime) -> dict[str, dict[str, Any]]:
-    """The SET clause for each kind of change; ``b_*`` names are filled per row."""
+def _changes() -> dict[str, dict[str, Any]]:
+    """The SET clause for each kind of change; ``b_*`` names are filled per row, ``b_now`` per batch."""
+    at = bindparam("b_now", type_=UTCDateTime())
     cleared = {"lease_owner": None, "lease_expires_at": None}
     duplicate = or_(_d.possible_duplicate, bindparam("b_dup", type_=Boolean()))
     tried = _d.attempts + 1
@@ -76,6 +77,36 @@ def _changes(at: datetime) -> dict[str, dict[str, Any]]:
     }
 
 
+_RESULT_UPDATES = {
+    name: Prepared(
+        update(DELIVERY)
+        .where(
+            _d.id == bindparam("b_id"), _d.state == S.CLAIMED.value, _d.lease_owner == bindparam("b_owner")
+        )
+        .values(**changes)
+    )
+    for name, changes in _changes().items()
+}
+"""One prepared UPDATE per kind of change, applied only while the caller still holds the row's lease."""
+
+_OPEN_STATES = (S.SUBMITTED.value, S.CLAIMED.value)
+_RECEIPT_UPDATES = {
+    state: Prepared(
+        update(DELIVERY)
+        .where(_d.id == bindparam("b_id"), or_(*(_d.state == s for s in _OPEN_STATES)))  # no IN: it expands
+        .values(
+            state=state,
+            final_at=bindparam("b_at", type_=UTCDateTime()),
+            lease_owner=None,
+            lease_expires_at=None,
+            error=bindparam("b_err"),
+        )
+    )
+    for state in (S.DELIVERED.value, S.FAILED.value)
+}
+"""A receipt settles a delivery that is submitted, or still claimed (the receipt overtook its submit result)."""
+
+
 def _group(
     results: Sequence[ResultRecord], policy: RetryPolicy, at: datetime, rng: random.Random
 ) -> dict[str, list[dict[str, Any]]]:
@@ -110,15 +141,10 @@ def _apply_results(
     at: datetime,
     rng: random.Random,
 ) -> tuple[int, int]:
-    changes = _changes(at)
     applied = 0
+    constants = {"b_now": at, "b_owner": owner}
     for name, rows in _group(results, policy, at, rng).items():
-        statement = (
-            update(DELIVERY)
-            .where(_d.id == bindparam("b_id"), _d.state == S.CLAIMED.value, _d.lease_owner == owner)
-            .values(**changes[name])
-        )
-        applied += execute_many(connection, statement, rows)
+        applied += execute_many(connection, _RESULT_UPDATES[name], rows, constants)
     return applied, len(results) - applied
 
 
@@ -150,23 +176,12 @@ def _apply_receipts(
         when = receipt.received_at or at
         for delivery_id in ids:
             if receipt.delivered:
-                delivered.append({"b_id": delivery_id, "b_at": when})
+                delivered.append({"b_id": delivery_id, "b_at": when, "b_err": None})
             else:
                 error = receipt.error or f"receipt: {receipt.status}"
                 failed.append({"b_id": delivery_id, "b_at": when, "b_err": error})
-    open_states = (S.SUBMITTED.value, S.CLAIMED.value)
-    final_at = bindparam("b_at", type_=UTCDateTime())
-    for state, rows, extra in (
-        (S.DELIVERED.value, delivered, {"error": None}),
-        (S.FAILED.value, failed, {"error": bindparam("b_err")}),
-    ):
-        if rows:
-            statement = (
-                update(DELIVERY)
-                .where(_d.id == bindparam("b_id"), or_(*(_d.state == s for s in open_states)))
-                .values(state=state, final_at=final_at, lease_owner=None, lease_expires_at=None, **extra)
-            )
-            execute_many(connection, statement, rows)
+    execute_many(connection, _RECEIPT_UPDATES[S.DELIVERED.value], delivered)
+    execute_many(connection, _RECEIPT_UPDATES[S.FAILED.value], failed)
     return len(receipts) - len(unmatched), unmatched
 
 

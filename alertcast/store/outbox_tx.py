@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, Table, insert
@@ -156,33 +157,61 @@ def _processor(table: Table, key: str, dialect: Any) -> Callable[[Any], Any] | N
     return table.c[key].type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
-def execute_many(connection: Connection, statement: Executable, rows: Sequence[dict[str, Any]]) -> int:
+class Prepared:
+    """A Core statement compiled once per dialect, for statements run many times a second.
+
+    Compiling an UPDATE costs more than SQLite's work on a batch of a few dozen rows; the engine's result
+    writer runs the same handful of statements all day, with everything that varies passed as binds.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, tuple[Any, dict[str, Callable[[Any], Any] | None]]] = {}
+
+    def compiled(self, dialect: Any) -> tuple[Any, dict[str, Callable[[Any], Any] | None]]:
+        """The compiled statement and each bind's converter on ``dialect``."""
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+            converters = {
+                name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                for name, bind in compiled.binds.items()
+            }
+            found = self._by_dialect[dialect.name] = (compiled, converters)
+        return found
+
+
+def execute_many(
+    connection: Connection,
+    statement: Executable | Prepared,
+    rows: Sequence[dict[str, Any]],
+    constants: dict[str, Any] | None = None,
+) -> int:
     """Run a Core statement once per row through the DBAPI's executemany; returns the rows changed.
 
     The statement is built with SQLAlchemy Core as usual, and every value is converted by its bind's type
-    exactly as SQLAlchemy would; but constants are converted once per batch and per-row values only where
-    the type has a converter. SQLAlchemy's own executemany redoes all of it for every row, which costs more
-    than SQLite's work on a batch of results.
+    exactly as SQLAlchemy would; but ``constants`` (and the statement's own values) are converted once per
+    batch and per-row values only where the type has a converter. SQLAlchemy's own executemany redoes all
+    of it for every row, which costs more than SQLite's work on a batch of results. Pass a ``Prepared``
+    statement to skip compiling it again.
     """
     if not rows:
         return 0
     dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-
-    def processor(name: str) -> Callable[[Any], Any] | None:
-        bind = compiled.binds.get(name)
-        return None if bind is None else bind.type.dialect_impl(dialect).bind_processor(dialect)
-
+    prepared = statement if isinstance(statement, Prepared) else Prepared(statement)
+    compiled, converters = prepared.compiled(dialect)
+    fixed = constants or {}
     base = {}
-    for name, value in compiled.construct_params(rows[0]).items():
-        convert = processor(name)
+    for name, value in compiled.construct_params({**rows[0], **fixed}).items():
+        convert = converters.get(name)
         base[name] = convert(value) if convert is not None and value is not None else value
-    varying = [(name, convert) for name in rows[0] if (convert := processor(name)) is not None]
+    varying = [(name, convert) for name in rows[0] if name not in fixed and (convert := converters.get(name))]
     if varying:
         rows = [{**row, **{n: c(row[n]) for n, c in varying}} for row in rows]
     if compiled.positional:
         names = list(compiled.positiontup or ())
-        params: list[Any] = [tuple(row[n] if n in row else base[n] for n in names) for row in rows]
+        pick = itemgetter(*names) if len(names) > 1 else lambda merged: (merged[names[0]],)
+        params: list[Any] = [pick({**base, **row}) for row in rows]
     else:
         params = [{**base, **row} for row in rows]
     result = connection.exec_driver_sql(compiled.string, params)
