@@ -107,6 +107,11 @@ _RECEIPT_UPDATES = {
 """A receipt settles a delivery that is submitted, or still claimed (the receipt overtook its submit result)."""
 
 
+_BY_PROVIDER_ID = select(_d.id, _d.provider_id, _d.route).where(
+    _d.provider_id.in_(bindparam("forms", expanding=True))
+)
+
+
 def _group(
     results: Sequence[ResultRecord], policy: RetryPolicy, at: datetime, rng: random.Random
 ) -> dict[str, list[dict[str, Any]]]:
@@ -155,11 +160,10 @@ def _apply_receipts(
     forms = sorted({pid for r in receipts for pid in r.provider_ids if pid})
     found: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
     for start in range(0, len(forms), _CHUNK):
-        query = select(_d.id, _d.provider_id, _d.route).where(
-            _d.provider_id.in_(forms[start : start + _CHUNK])
-        )
-        for row in connection.execute(query):
-            found[row.provider_id].append((row.id, row.route))
+        for delivery_id, provider_id, route in connection.execute(
+            _BY_PROVIDER_ID, {"forms": forms[start : start + _CHUNK]}
+        ).all():
+            found[provider_id].append((delivery_id, route))
     delivered: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     unmatched: list[ReceiptRecord] = []
