@@ -45,6 +45,63 @@ class ParsedFile:
     """File-level remarks that do not reject anything, e.g. unknown columns that were ignored."""
 
 
+_Row = tuple[str, "list[str] | dict[str, str]"]
+"""Where a row is (``line 14``, ``vCard 3``) and its cells: in header order for CSV, by column for vCard."""
+
+
+@dataclass
+class ContactStream:
+    """A contacts file checked as a whole, whose rows are validated while they are read.
+
+    ``chunks()`` yields the good rows in file order, a few thousand at a time, so a caller can store one
+    chunk while the next is still being validated (on every core, for a large file). ``problems`` fills
+    as the rows go by; a file broken half-way raises ContactFileError from ``chunks()``.
+    """
+
+    kind: str
+    """``csv`` or ``vcard``."""
+    notes: list[str]
+    rows: Iterator[_Row]
+    names: tuple[str, ...]
+    region: str
+    default_language: str
+    large: bool
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def chunks(self) -> Iterator[list[ParsedRow]]:
+        work = partial(
+            _validate_chunk, names=self.names, region=self.region, default_language=self.default_language
+        )
+        workers = usable_cores() if self.large else 1
+        first_seen: dict[tuple[str, str], str] = {}
+        for results in map_chunks(work, _chunked(self.rows, _CHUNK_ROWS), workers=workers):
+            kept: list[ParsedRow] = []
+            for where, result in results:
+                if isinstance(result, list):
+                    self.problems.extend(result)
+                elif (repeat := _repeat(first_seen, where, result)) is not None:
+                    self.problems.append(repeat)
+                else:
+                    kept.append(ParsedRow(where, result))
+            yield kept
+
+
+def _repeat(first_seen: dict[tuple[str, str], str], where: str, rec: ContactRecord) -> RowProblem | None:
+    """A row whose number (or address) an earlier row of the file had: reported with both places named."""
+    if rec.phone:
+        key = ("phone", rec.phone)
+    elif rec.email:
+        key = ("email", rec.email)
+    else:
+        key = ("apprise", rec.apprise_urls[0] if rec.apprise_urls else "")
+    if not key[1]:
+        return None
+    if key in first_seen:
+        return RowProblem(where, key[0], f"{key[1]} is already on {first_seen[key]} of this file")
+    first_seen[key] = where
+    return None
+
+
 def _decode(path: Path, data: bytes) -> str:
     if not data.strip():
         raise ContactFileError(f"{path}: the file is empty")
@@ -63,6 +120,13 @@ def _decode(path: Path, data: bytes) -> str:
 
 def read_contact_file(path: Path, *, region: str, default_language: str = "en") -> ParsedFile:
     """Read and validate every row of ``path``; raises ContactFileError for a file that is not contacts."""
+    stream = open_contact_file(path, region=region, default_language=default_language)
+    rows = [row for chunk in stream.chunks() for row in chunk]
+    return ParsedFile(kind=stream.kind, rows=rows, problems=stream.problems, notes=stream.notes)
+
+
+def open_contact_file(path: Path, *, region: str, default_language: str = "en") -> ContactStream:
+    """Open ``path`` as contacts, checking it as a whole (size, encoding, kind, header) before any row."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -76,14 +140,15 @@ def read_contact_file(path: Path, *, region: str, default_language: str = "en") 
         raise ContactFileError(f"{path}: cannot read: {exc.strerror}") from None
     text = _decode(path, data)
     if text.lstrip().upper().startswith("BEGIN:VCARD"):
-        parsed = _read_vcards(path, text, region=region, default_language=default_language)
+        kind, notes, rows, names = "vcard", [], _vcard_rows(path, text), COLUMNS
     else:
-        parsed = _read_csv(path, text, region=region, default_language=default_language)
-    _flag_duplicates(parsed)
-    return parsed
+        kind = "csv"
+        notes, rows, names = _csv_rows(path, text)
+    return ContactStream(kind, notes, rows, names, region, default_language, large=len(text) > _LARGE)
 
 
-def _read_csv(path: Path, text: str, *, region: str, default_language: str) -> ParsedFile:
+def _csv_rows(path: Path, text: str) -> tuple[list[str], Iterator[_Row], tuple[str, ...]]:
+    """Check the header; return notes on it, the rows to come, and the column names."""
     sample = text[:8192]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
@@ -103,10 +168,10 @@ def _read_csv(path: Path, text: str, *, region: str, default_language: str) -> P
     duplicates = sorted({n for n in names if names.count(n) > 1 and n})
     if duplicates:
         raise ContactFileError(f"{path}: line 1: column(s) named twice: {', '.join(duplicates)}")
-    parsed = ParsedFile(kind="csv")
+    notes = []
     unknown = [h for h, n in zip(header, names, strict=True) if n and n not in COLUMNS]
     if unknown:
-        parsed.notes.append(f"ignored unknown column(s): {', '.join(unknown)}")
+        notes.append(f"ignored unknown column(s): {', '.join(unknown)}")
 
     def rows() -> Iterator[_Row]:
         try:
@@ -115,43 +180,7 @@ def _read_csv(path: Path, text: str, *, region: str, default_language: str) -> P
         except csv.Error as exc:
             raise ContactFileError(f"{path}: line {reader.line_num}: broken CSV: {exc}") from None
 
-    _validate(
-        parsed,
-        rows(),
-        tuple(names),
-        region=region,
-        default_language=default_language,
-        large=len(text) > _LARGE,
-    )
-    return parsed
-
-
-_Row = tuple[str, "list[str] | dict[str, str]"]
-"""Where a row is (``line 14``, ``vCard 3``) and its cells: in header order for CSV, by column for vCard."""
-
-
-def _validate(
-    parsed: ParsedFile,
-    rows: Iterable[_Row],
-    names: tuple[str, ...],
-    *,
-    region: str,
-    default_language: str,
-    large: bool,
-) -> None:
-    """Validate every row, over all cores for a large file, keeping the file's row order.
-
-    Rows are handed out in chunks while the file is still being read, so the workers start at once, and
-    they travel as the reader gave them: the workers, not this process, turn cells into records.
-    """
-    work = partial(_validate_chunk, names=names, region=region, default_language=default_language)
-    workers = usable_cores() if large else 1
-    for results in map_chunks(work, _chunked(rows, _CHUNK_ROWS), workers=workers):
-        for where, result in results:
-            if isinstance(result, list):
-                parsed.problems.extend(result)
-            else:
-                parsed.rows.append(ParsedRow(where, result))
+    return notes, rows(), tuple(names)
 
 
 def _validate_chunk(
@@ -222,42 +251,11 @@ def _iter_vcards(path: Path, text: str) -> Iterator[object]:
             raise ContactFileError(f"{path}: {at}broken vCard: {exc}") from None
 
 
-def _read_vcards(path: Path, text: str, *, region: str, default_language: str) -> ParsedFile:
-    parsed = ParsedFile(kind="vcard")
-
-    def rows() -> Iterator[_Row]:
-        for index, card in enumerate(_iter_vcards(path, text), start=1):
-            if getattr(card, "name", "").upper() != "VCARD":
-                raise ContactFileError(f"{path}: vCard {index}: expected BEGIN:VCARD, got {card.name}")  # type: ignore[attr-defined]
-            yield f"vCard {index}", _vcard_values(card)
-
-    _validate(
-        parsed, rows(), COLUMNS, region=region, default_language=default_language, large=len(text) > _LARGE
-    )
-    return parsed
-
-
-def _flag_duplicates(parsed: ParsedFile) -> None:
-    """Keep the first row for a number or address; report the later ones with both places named."""
-    first_seen: dict[tuple[str, str], str] = {}
-    kept: list[ParsedRow] = []
-    for row in parsed.rows:
-        rec = row.record
-        if rec.phone:
-            key = ("phone", rec.phone)
-        elif rec.email:
-            key = ("email", rec.email)
-        else:
-            key = ("apprise", rec.apprise_urls[0] if rec.apprise_urls else "")
-        if key[1] and key in first_seen:
-            parsed.problems.append(
-                RowProblem(row.where, key[0], f"{key[1]} is already on {first_seen[key]} of this file")
-            )
-            continue
-        if key[1]:
-            first_seen[key] = row.where
-        kept.append(row)
-    parsed.rows = kept
+def _vcard_rows(path: Path, text: str) -> Iterator[_Row]:
+    for index, card in enumerate(_iter_vcards(path, text), start=1):
+        if getattr(card, "name", "").upper() != "VCARD":
+            raise ContactFileError(f"{path}: vCard {index}: expected BEGIN:VCARD, got {card.name}")  # type: ignore[attr-defined]
+        yield f"vCard {index}", _vcard_values(card)
 
 
 def to_csv(rows: Iterable[dict[str, object]]) -> str:

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from alertcast.core.contact_rows import ContactRecord, RowProblem
 from alertcast.services.audit import record as audit
-from alertcast.services.contact_files import ParsedFile, ParsedRow, read_contact_file
+from alertcast.services.contact_files import ParsedRow, open_contact_file
 from alertcast.services.context import AppContext
 from alertcast.store.models import Contact, ContactGroup, GroupMember, utcnow
 from alertcast.store.outbox_tx import bulk_insert
@@ -142,52 +142,21 @@ class _Stored:
 def import_contacts(
     ctx: AppContext, path: Path, *, group: str | None = None, region: str | None = None
 ) -> ImportReport:
-    """Import a CSV or vCard file; see the module docstring for the matching rules."""
+    """Import a CSV or vCard file; see the module docstring for the matching rules.
+
+    Each chunk of validated rows is written while the next chunks are still being validated (in worker
+    processes for a large file), all in one transaction: a file found broken half-way stores nothing.
+    """
     region = (region or ctx.config.contacts.default_region).upper()
     extra_group = check_group_name(group) if group else None
-    parsed: ParsedFile = read_contact_file(path, region=region)
-    report = ImportReport(
-        file=str(path), kind=parsed.kind, rejected=list(parsed.problems), notes=parsed.notes
-    )
-    rows = _rows_with_good_groups(parsed.rows, report)
+    stream = open_contact_file(path, region=region)
+    report = ImportReport(file=str(path), kind=stream.kind, notes=stream.notes)
     with ctx.session() as session:
-        stored = _Stored(session.connection())
-        claimed: dict[int, str] = {}
-        inserts: list[ContactRecord] = []
-        updates: list[dict[str, object]] = []
-        row_ids: list[tuple[ContactRecord, int | None]] = []
-        now = utcnow()
-        for row in rows:
-            rec = row.record
-            cid = stored.match(rec)
-            if cid is not None and cid in claimed:
-                report.rejected.append(
-                    RowProblem(row.where, "phone", f"matches the same stored contact as {claimed[cid]}")
-                )
-                continue
-            row_ids.append((rec, cid))
-            if cid is None:
-                inserts.append(rec)
-                continue
-            claimed[cid] = row.where
-            values = _row(rec)
-            if values == stored.values[cid]:
-                report.unchanged += 1
-            else:
-                changed = dict(zip(_FIELDS, values, strict=True))
-                changed["apprise_urls"], changed["geocodes"] = list(rec.apprise_urls), list(rec.geocodes)
-                updates.append({"id": cid, **changed, "updated_at": now})
-        if updates:
-            session.execute(update(Contact), updates)  # ORM bulk UPDATE by primary key: one executemany
-            report.updated = len(updates)
-        new_ids = _insert_new(session, inserts, {"created_at": now, "updated_at": now}) if inserts else []
-        report.added = len(new_ids)
-        fresh = iter(new_ids)
-        resolved = [(rec, cid if cid is not None else next(fresh)) for rec, cid in row_ids]
-        extra = (extra_group,) if extra_group else ()
-        memberships = {(name, cid) for rec, cid in resolved for name in (*rec.groups, *extra)}
-        if memberships:
-            _add_memberships(session, memberships, report)
+        book = _BookWriter(session, report, extra_group)
+        for rows in stream.chunks():
+            book.add(rows)
+        report.rejected[:0] = stream.problems
+        book.finish()
         report.rejected.sort(key=lambda p: int(p.where.rsplit(" ", 1)[-1]))
         audit(
             session,
@@ -202,22 +171,79 @@ def import_contacts(
     return report
 
 
-def _rows_with_good_groups(rows: list[ParsedRow], report: ImportReport) -> list[ParsedRow]:
-    """Reject rows naming a group that cannot exist; each distinct name is judged once."""
-    verdicts: dict[str, str | None] = {}
-    bad: set[str] = {p.where for p in report.rejected}
-    for row in rows:
+class _BookWriter:
+    """Writes one import's rows chunk by chunk: new contacts at once, updates and memberships at the end.
+
+    Rows are matched against the contacts stored before the import began, never against rows of the
+    same file, so the outcome does not depend on how the file was cut into chunks.
+    """
+
+    def __init__(self, session: Session, report: ImportReport, extra_group: str | None) -> None:
+        self.session = session
+        self.report = report
+        self.extra = (extra_group,) if extra_group else ()
+        self.stored = _Stored(session.connection())
+        self.now = utcnow()
+        self.claimed: dict[int, str] = {}
+        self.updates: list[dict[str, object]] = []
+        self.memberships: set[tuple[str, int]] = set()
+        self.verdicts: dict[str, str | None] = {}
+
+    def add(self, rows: list[ParsedRow]) -> None:
+        inserts: list[ContactRecord] = []
+        for row in rows:
+            rec = row.record
+            if not self._groups_ok(row):
+                continue
+            cid = self.stored.match(rec)
+            if cid is not None and cid in self.claimed:
+                self.report.rejected.append(
+                    RowProblem(row.where, "phone", f"matches the same stored contact as {self.claimed[cid]}")
+                )
+                continue
+            if cid is None:
+                inserts.append(rec)
+                continue
+            self.claimed[cid] = row.where
+            self._join(rec, cid)
+            values = _row(rec)
+            if values == self.stored.values[cid]:
+                self.report.unchanged += 1
+            else:
+                changed = dict(zip(_FIELDS, values, strict=True))
+                changed["apprise_urls"], changed["geocodes"] = list(rec.apprise_urls), list(rec.geocodes)
+                self.updates.append({"id": cid, **changed, "updated_at": self.now})
+        if inserts:
+            stamps = {"created_at": self.now, "updated_at": self.now}
+            for rec, cid in zip(inserts, _insert_new(self.session, inserts, stamps), strict=True):
+                self._join(rec, cid)
+            self.report.added += len(inserts)
+
+    def finish(self) -> None:
+        if self.updates:
+            self.session.execute(update(Contact), self.updates)  # ORM bulk UPDATE by primary key
+            self.report.updated = len(self.updates)
+        if self.memberships:
+            _add_memberships(self.session, self.memberships, self.report)
+
+    def _join(self, rec: ContactRecord, cid: int) -> None:
+        for name in (*rec.groups, *self.extra):
+            self.memberships.add((name, cid))
+
+    def _groups_ok(self, row: ParsedRow) -> bool:
+        """Reject a row naming a group that cannot exist; each distinct name is judged once."""
+        ok = True
         for name in row.record.groups:
-            if name not in verdicts:
+            if name not in self.verdicts:
                 try:
                     check_group_name(name)
-                    verdicts[name] = None
+                    self.verdicts[name] = None
                 except ContactsError as exc:
-                    verdicts[name] = str(exc)
-            if (problem := verdicts[name]) is not None:
-                report.rejected.append(RowProblem(row.where, "groups", problem))
-                bad.add(row.where)
-    return [r for r in rows if r.where not in bad]
+                    self.verdicts[name] = str(exc)
+            if (problem := self.verdicts[name]) is not None:
+                self.report.rejected.append(RowProblem(row.where, "groups", problem))
+                ok = False
+        return ok
 
 
 def _insert_new(session: Session, records: list[ContactRecord], stamps: dict[str, object]) -> list[int]:
