@@ -9,7 +9,8 @@ run, as ``alertcast ingest`` does), and the same documents again, now all duplic
 
 Last, the pooled figure: the corpus ingested as ``alertcast ingest FOLDER`` does it on this machine,
 documents read in worker processes (:class:`~alertcast.cap.pool.CapReadPool`, one worker per CPU beyond
-the first) and stored here in input order, one transaction per run. It is given twice: with workers kept
+the first, whatever the load; the number ``alertcast ingest`` would start now, which counts the load
+average, is printed too) and stored here in input order, one transaction per run. It is given twice: with workers kept
 from run to run (as in a long-running process, and like the figures above, which exclude warm-up) and
 with a fresh pool per run, worker start-up included. Its CPU figure is this process's only (the workers'
 CPU is printed apart); on a machine shared with other work, the wall figure says what the pool achieved.
@@ -162,11 +163,16 @@ def ingest_pooled(
 def pooled_figures(store: SqliteStore, documents: list[tuple[str, bytes]], passes: int) -> None:
     import resource
 
-    from alertcast.cap.pool import CapReadPool
+    from alertcast.cap.pool import CapReadPool, available_cpus, spare_workers
 
+    # Measured with a worker per CPU beyond the first, whatever the load; the automatic choice is printed.
+    workers = available_cpus() - 1
+    automatic = spare_workers()
+    if workers < 1:
+        print("pooled: this machine has one CPU, so `alertcast ingest` reads in-process (figures above)")
+        return
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with CapReadPool() as pool:
-        workers = pool.workers
+    with CapReadPool(workers) as pool:
         ingest_pooled(store, documents, pool)  # warm-up: workers started, imports done
         alerts = seconds = cpu = 0.0
         for _ in range(passes):
@@ -175,9 +181,10 @@ def pooled_figures(store: SqliteStore, documents: list[tuple[str, bytes]], passe
         read_there = pool.pooled_documents
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     worker_cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
-    if workers < 1:
-        print("pooled: this machine has one CPU, so `alertcast ingest` reads in-process (figures above)")
-        return
+    print(
+        f"pooled: `alertcast ingest` would start {automatic} worker(s) now "
+        f"(load average {os.getloadavg()[0]:.2f} on {available_cpus()} CPUs)"
+    )
     share = read_there / (len(documents) * (passes + 1))
     print(
         f"pooled, as `alertcast ingest FOLDER` does it ({workers} worker(s) kept, {passes} passes): "
@@ -186,7 +193,7 @@ def pooled_figures(store: SqliteStore, documents: list[tuple[str, bytes]], passe
     )
     alerts = seconds = 0.0
     for _ in range(passes):
-        with CapReadPool() as pool:
+        with CapReadPool(workers) as pool:
             started = time.perf_counter()
             stored, _, _ = ingest_pooled(store, documents, pool)
         alerts, seconds = alerts + stored, seconds + time.perf_counter() - started

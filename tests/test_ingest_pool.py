@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from alertcast.cap import read_cap
-from alertcast.cap.pool import CapReadPool
+from alertcast.cap.pool import MAX_WORKERS, CapReadPool, available_cpus, spare_workers
 from alertcast.config import Config
 from alertcast.services.context import AppContext
 from alertcast.services.ingest import IngestReport, ingest
@@ -150,3 +150,8 @@ def test_a_killed_worker_costs_no_document(tmp_path: Path) -> None:
         assert pool.broken
         assert list(pool.read(docs)) == expected  # and later batches are read here
     assert multiprocessing.active_children() == []
+
+
+def test_workers_started_by_default_leave_this_process_a_cpu_and_respect_the_limit() -> None:
+    assert 0 <= spare_workers() <= min(available_cpus() - 1, MAX_WORKERS)
+    assert 0 <= CapReadPool().workers <= min(available_cpus() - 1, MAX_WORKERS)
