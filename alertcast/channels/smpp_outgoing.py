@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from alertcast.channels.base import InboundMessage, OutboundMessage, Outcome, RouteState, SendResult
 from alertcast.channels.smpp_config import SmppBindConfig
 from alertcast.channels.smpp_receipts import RawReceipt, canonical_message_id
 from alertcast.channels.smpp_wire import absolute_time, destination_address, priority_flag, source_address
-from alertcast.core.sms import concat_udh, plan_sms
+from alertcast.core.sms import SmsPlan, concat_udh, plan_sms
 
 ESM_CLASS_UDHI = 0x40
 
@@ -80,13 +81,20 @@ def requeue_unsent(message: OutboundMessage, reason: str) -> SendResult:
     return SendResult(message.delivery_id, Outcome.REQUEUE, error=reason)
 
 
+@lru_cache(maxsize=256)
+def _plan(text: str, transliterate: bool) -> SmsPlan:
+    """``plan_sms``, remembered: a broadcast sends the same few texts (one per language) to everyone, and
+    planning one costs more than encoding its submit_sm."""
+    return plan_sms(text, transliterate=transliterate)
+
+
 def prepare(message: OutboundMessage, config: SmppBindConfig, reference: int) -> Outgoing | SendResult:
     """Plan the text and build each part's fields; a message that can never go (bad number, text too long,
     already expired) gets its FAILED result instead."""
     delivery_id = message.delivery_id
     try:
         destination = destination_address(message.address)
-        plan = plan_sms(message.text, transliterate=config.transliterate)
+        plan = _plan(message.text, config.transliterate)
     except ValueError as error:
         return SendResult(delivery_id, Outcome.FAILED, error=str(error))
     validity = None
