@@ -2,7 +2,7 @@
 
 Target (2 cores): under 10 s and under 300 MB peak RSS. Also times a re-import of the same file, which
 must change nothing. Rows are validated in one worker process per core (phonenumbers is most of the
-cost); the peak memory of the largest worker is printed beside this process's. Run: ``uv run python bench/contacts_import.py [COUNT]``.
+cost), so memory is reported for the import and its workers together (PSS: shared pages counted once). Run: ``uv run python bench/contacts_import.py [COUNT]``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,53 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+_WATCH = """
+import os, signal, sys, time
+pid, peak, stop = int(sys.argv[1]), 0, []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+
+def pss(p):
+    try:
+        with open(f"/proc/{p}/smaps_rollup") as f:
+            return sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+    except OSError:
+        return 0
+
+def family(p):
+    try:
+        with open(f"/proc/{p}/task/{p}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        kids = []
+    return [p] + [q for k in kids if k != os.getpid() for q in family(k)]
+
+while not stop:
+    peak = max(peak, sum(pss(p) for p in family(pid)))
+    time.sleep(0.02)
+print(peak)
+"""
+
+
+class MemoryWatch:
+    """Peak proportional set size (PSS) of this process and its worker processes together, sampled by a
+    separate process every 20 ms: shared pages are counted once, so the figure is the memory the import
+    really took. (A thread here would keep the import from forking its workers.)"""
+
+    def __enter__(self) -> MemoryWatch:
+        import os
+        import subprocess
+
+        self._watch = subprocess.Popen(
+            [sys.executable, "-c", _WATCH, str(os.getpid())], stdout=subprocess.PIPE, text=True
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._watch.terminate()
+        out, _ = self._watch.communicate(timeout=10)
+        self.peak_mb = int(out.strip() or 0) / 1024
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,9 +110,10 @@ def main() -> None:
         generate(book, count)
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         ctx = AppContext(Config(db_url=url, operator="bench"), create_db_engine(url))
-        start = time.perf_counter()
-        report = import_contacts(ctx, book)
-        first = time.perf_counter() - start
+        with MemoryWatch() as memory:
+            start = time.perf_counter()
+            report = import_contacts(ctx, book)
+            first = time.perf_counter() - start
         start = time.perf_counter()
         again = import_contacts(ctx, book)
         second = time.perf_counter() - start
@@ -77,11 +125,11 @@ def main() -> None:
     )
     print(f"re-import (no change): {second:5.2f} s  unchanged={again.unchanged:,} updated={again.updated}")
     print(
-        f"peak RSS:             {peak_rss_mb():6.0f} MB  "
-        f"(largest validation worker: {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB, mostly pages shared "
-        "with this process)"
+        f"peak memory:          {peak_rss_mb():6.0f} MB RSS of this process; first import with its "
+        f"validation workers: {memory.peak_mb:.0f} MB PSS together (largest worker's RSS "
+        f"{peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB, mostly pages shared with this process)"
     )
-    print("targets: first import < 10 s, peak RSS < 300 MB")
+    print("targets: first import < 10 s, peak memory < 300 MB")
 
 
 if __name__ == "__main__":
