@@ -78,14 +78,14 @@ def family(p):
 
 while not stop:
     peak = max(peak, sum(pss(p) for p in family(pid)))
-    time.sleep(0.02)
+    time.sleep(0.25)
 print(peak)
 """
 
 
 class MemoryWatch:
     """Peak proportional set size (PSS) of this process and its worker processes together, sampled by a
-    separate process every 20 ms: shared pages are counted once, so the figure is the memory the import
+    separate process every 250 ms (reading it stalls the process read, so not more often): shared pages are counted once, so the figure is the memory the import
     really took. (A thread here would keep the import from forking its workers.)"""
 
     def __enter__(self) -> MemoryWatch:

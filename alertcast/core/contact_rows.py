@@ -94,7 +94,8 @@ def split_list(raw: str) -> tuple[str, ...]:
     """Cells that hold several values separate them with ``;`` or ``|``."""
     if not raw:
         return ()
-    return tuple(item.strip() for item in LIST_SEPARATORS.split(raw) if item.strip())
+    items = raw.split(";") if "|" not in raw else LIST_SEPARATORS.split(raw)
+    return tuple(clean for item in items if (clean := item.strip()))
 
 
 def _coordinate(raw: str, low: float, high: float, what: str) -> float:
