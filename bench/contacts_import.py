@@ -84,9 +84,11 @@ print(peak)
 
 
 class MemoryWatch:
-    """Peak proportional set size (PSS) of this process and its worker processes together, sampled by a
-    separate process every 250 ms (reading it stalls the process read, so not more often): shared pages are counted once, so the figure is the memory the import
-    really took. (A thread here would keep the import from forking its workers.)"""
+    """Peak proportional set size (PSS) of this process and its worker processes together.
+
+    Shared pages are counted once, so the figure is the memory the import really took. A separate process
+    samples it every 250 ms: a thread here would keep the import from forking its workers, and reading a
+    process's PSS briefly stalls it, so more often would slow what is measured."""
 
     def __enter__(self) -> MemoryWatch:
         import os
