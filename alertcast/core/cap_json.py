@@ -32,7 +32,7 @@ def _time_json(value: datetime | None) -> str | None:
 def _area_json(area: Area) -> dict[str, Any]:
     return {
         "description": area.description,
-        "polygons": [[[lat, lon] for lat, lon in polygon] for polygon in area.polygons],
+        "polygons": [list(map(list, polygon)) for polygon in area.polygons],  # points are (lat, lon) pairs
         "circles": [{"center": list(c.center), "radius_km": c.radius_km} for c in area.circles],
         "geocodes": _named_json(area.geocodes),
         "altitude": area.altitude,
