@@ -226,6 +226,15 @@ def polygon_area(*polygons: str) -> str:
 CLOSED = "45.0,-75.0 45.0,-74.0 46.0,-74.0 45.0,-75.0"
 
 
+def test_a_polygon_written_over_several_lines_is_no_format_slip() -> None:
+    """Producers wrap long polygons; whitespace between points is allowed, only spaces at commas are slips."""
+    wrapped = "45.0,-75.0\n      45.0,-74.0\t46.0,-74.0   45.0,-75.0\n"
+    document = alert_xml(infos=(info_xml(area=polygon_area(wrapped)),))
+    assert warnings(document) == set()
+    alert = read_one(document).alert
+    assert alert is not None and len(alert.infos[0].areas[0].polygons[0]) == 4
+
+
 @pytest.mark.parametrize(
     ("polygon", "fragment"),
     [

@@ -208,7 +208,7 @@ def _validate_area(log: IssueLog, path: str, area: RawArea) -> None:
         _, problems = parse_polygon(text)
         for problem in problems:
             log.error(polygon_path, "polygon", problem)
-        if not problems and normalise_coordinates(text) != " ".join(text.split()):
+        if not problems and " ".join(normalise_coordinates(text).split()) != " ".join(text.split()):
             log.warn(polygon_path, "coordinates-format", "spaces around commas in coordinates; read anyway")
     for index, text in enumerate(area.circles):
         if not text.strip():
