@@ -16,6 +16,7 @@ from sqlalchemy import select
 from alertcast.config import Config
 from alertcast.services import contact_files
 from alertcast.services import contacts as svc
+from alertcast.services.contact_files import ContactFileError
 from alertcast.services.context import AppContext
 from alertcast.store.db import create_db_engine
 from alertcast.store.models import Contact, ContactGroup, GroupMember
@@ -50,6 +51,7 @@ def book(rows: int, seed: int = 3) -> str:
 POOLED_READ = r"""
 import pickle, sys, threading
 from alertcast.services import contact_files
+from alertcast.services.contact_files import ContactFileError
 contact_files._LARGE, contact_files._CHUNK_ROWS = 0, 7
 contact_files.usable_cores = lambda: 2
 assert threading.active_count() == 1, "with a thread running the pool would not be used"
@@ -130,3 +132,16 @@ def test_bulk_import_puts_groups_on_the_right_contacts_and_reimport_changes_noth
     third = svc.import_contacts(store, path)
     assert (third.added, third.updated) == (0, 1)
     assert memberships(store) == expected_memberships(text)
+
+
+def test_a_book_broken_after_thousands_of_good_rows_stores_nothing(ctx: AppContext, tmp_path: Path) -> None:
+    """The first chunks are written before the break is read; the one transaction must take them back."""
+    good = "".join(f"Person {i},+1202555{i:04d},,en,fire,,,\n" for i in range(6000))
+    broken = "Broken,2025550100,,en,fire,,," + "x" * 200_000 + "\n"  # over the csv module's field limit
+    path = tmp_path / "book.csv"
+    path.write_text(HEADER + good + broken, encoding="utf-8")
+    with pytest.raises(ContactFileError, match=r"line 6002: broken CSV"):
+        svc.import_contacts(ctx, path)
+    with ctx.session() as session:
+        assert session.execute(select(Contact.id)).first() is None
+        assert session.execute(select(ContactGroup.id)).first() is None
