@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alertcast.core.cap_model import Record
+
 
 @dataclass(frozen=True, slots=True)
-class CapIssue:
+class CapIssue(Record):
     """One finding: ``path`` locates it, ``rule`` names the check, ``message`` explains it to a person."""
 
     path: str

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from alertcast.cap.issues import CapIssue
-from alertcast.core.cap_model import Alert
+from alertcast.core.cap_model import Alert, Record
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -55,7 +55,7 @@ def _rebuild_entry(
 
 
 @dataclass(frozen=True, slots=True)
-class CapReadResult:
+class CapReadResult(Record):
     """Everything found in one document, or the reason it was refused as a whole (``refusal``)."""
 
     source: str
