@@ -2,6 +2,7 @@
 
 The store keeps each alert's normalised model beside its raw XML so rendering and targeting never parse
 XML again; this is the one place that knows how the model looks as JSON (times as ISO 8601 text).
+``alert_to_json`` returns values ``json.dumps`` writes directly (tuples stand for arrays).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def _time_json(value: datetime | None) -> str | None:
 def _area_json(area: Area) -> dict[str, Any]:
     return {
         "description": area.description,
-        "polygons": [list(map(list, polygon)) for polygon in area.polygons],  # points are (lat, lon) pairs
+        # Tuples as they are: JSON writes them as the same arrays, and copying the points of a national
+        # polygon (thousands of them) into lists was most of the cost of storing an alert.
+        "polygons": area.polygons,
         "circles": [{"center": list(c.center), "radius_km": c.radius_km} for c in area.circles],
         "geocodes": _named_json(area.geocodes),
         "altitude": area.altitude,
