@@ -132,6 +132,9 @@ def _convert(row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], A
     return tuple(values)
 
 
+_MEMO_SIZE = 1024
+
+
 def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``convert``, remembering its answer for text and tuples of text, which repeat from row to row.
 
@@ -144,9 +147,12 @@ def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def converted(value: Any) -> Any:
         kind = type(value)
         if kind is str or (kind is tuple and all(type(item) is str for item in value)):
-            if value not in answers:
-                answers[value] = convert(value)
-            return answers[value]
+            answer = answers.get(value)
+            if answer is None:
+                answer = convert(value)
+                if len(answers) < _MEMO_SIZE:  # repeats show up early; unique values need no memory
+                    answers[value] = answer
+            return answer
         return convert(value)
 
     return converted
