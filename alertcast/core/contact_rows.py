@@ -8,7 +8,7 @@ This module is pure: it sees field values, not files.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -59,6 +59,16 @@ class ContactRecord(NamedTuple):
     apprise_urls: tuple[str, ...] = ()
     geocodes: tuple[str, ...] = ()
     opted_out: bool = False
+
+
+def contact_key(phone: str | None, email: str | None, urls: Iterable[str]) -> tuple[str, str]:
+    """How a contact is known within one file or one import: its phone, else its e-mail, else its first
+    Apprise URL (``("apprise", "")`` when it has none). A second row with the same key is a repeat."""
+    if phone:
+        return ("phone", phone)
+    if email:
+        return ("email", email)
+    return ("apprise", next(iter(urls), ""))
 
 
 def normalise_phone(raw: str, region: str) -> str:

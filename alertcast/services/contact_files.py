@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from alertcast.core.contact_rows import COLUMNS, REACH_COLUMNS, ContactRecord, RowProblem, build_record
+from alertcast.core.contact_rows import (
+    COLUMNS,
+    REACH_COLUMNS,
+    ContactRecord,
+    RowProblem,
+    build_record,
+    contact_key,
+)
 from alertcast.services.worker_pool import map_chunks, usable_cores
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -88,12 +95,7 @@ class ContactStream:
 
 def _repeat(first_seen: dict[tuple[str, str], str], where: str, rec: ContactRecord) -> RowProblem | None:
     """A row whose number (or address) an earlier row of the file had: reported with both places named."""
-    if rec.phone:
-        key = ("phone", rec.phone)
-    elif rec.email:
-        key = ("email", rec.email)
-    else:
-        key = ("apprise", rec.apprise_urls[0] if rec.apprise_urls else "")
+    key = contact_key(rec.phone, rec.email, rec.apprise_urls)
     if not key[1]:
         return None
     if key in first_seen:

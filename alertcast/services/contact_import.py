@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Connection, String, func, select, type_coerce, update
 from sqlmodel import Session
 
-from alertcast.core.contact_rows import ContactRecord, RowProblem
+from alertcast.core.contact_rows import ContactRecord, RowProblem, contact_key
 from alertcast.services.audit import record as audit
 from alertcast.services.contact_files import ParsedRow, open_contact_file
 from alertcast.services.context import AppContext
@@ -82,19 +82,6 @@ def _row(record: ContactRecord) -> tuple[object, ...]:
         record.geocodes,
         record.opted_out,
     )
-
-
-def _record_key(phone: str | None, email: str | None, urls: Iterable[str]) -> tuple[str, str]:
-    """The key a new contact is known by within one import: phone, else e-mail, else first Apprise URL.
-
-    The file reader already refused a second row with the same key, so among the rows one import inserts
-    the key is unique; the same rule read back from the stored rows finds each row's new id.
-    """
-    if phone:
-        return ("phone", phone)
-    if email:
-        return ("email", email)
-    return ("apprise", next(iter(urls), ""))
 
 
 class _Stored:
@@ -252,6 +239,8 @@ def _insert_new(session: Session, records: list[ContactRecord], stamps: dict[str
     A plain executemany, then one query for the ids: asking for RETURNING with the rows' order kept makes
     SQLAlchemy send one INSERT per row on SQLite, which was half the import time. The rows are found again
     by their key and this import's exact ``created_at``, so rows another writer adds meanwhile never mix in.
+    The key is unique among the rows of one import: the file reader reports a second row with the same
+    ``contact_key`` as a repeat instead of passing it on.
     """
     table = Contact.__table__
     connection = session.connection()
@@ -261,7 +250,7 @@ def _insert_new(session: Session, records: list[ContactRecord], stamps: dict[str
         bulk_insert(connection, table, _FIELDS, chunk, stamps)
     mine = (table.c.id > before) & (table.c.created_at == stamps["created_at"])
     found = {
-        _record_key(phone, email, ()): cid
+        contact_key(phone, email, ()): cid
         for cid, phone, email in connection.execute(
             select(table.c.id, table.c.phone, table.c.email).where(mine)
         )
@@ -271,8 +260,8 @@ def _insert_new(session: Session, records: list[ContactRecord], stamps: dict[str
     # column for them alone keeps the read-back cheap.
     only_urls = mine & table.c.phone.is_(None) & table.c.email.is_(None)
     for cid, urls in connection.execute(select(table.c.id, table.c.apprise_urls).where(only_urls)):
-        found[_record_key(None, None, urls)] = cid
-    ids = [found.get(_record_key(rec.phone, rec.email, rec.apprise_urls)) for rec in records]
+        found[contact_key(None, None, urls)] = cid
+    ids = [found.get(contact_key(rec.phone, rec.email, rec.apprise_urls)) for rec in records]
     if None in ids or len(found) != len(records):
         raise RuntimeError(
             "contacts import: the inserted rows could not all be found again; nothing was stored"

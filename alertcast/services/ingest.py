@@ -235,8 +235,8 @@ def ingest(
     """Ingest files, folders (recursively) and http(s) URLs; follow index feeds to their CAP documents.
 
     With ``dry_run`` everything is read, validated and checked for duplicates, and nothing is stored.
-    Documents are read in worker processes when there are enough of them and more than one CPU (or as
-    ``read_pool`` says; ``CapReadPool(0)`` reads in this process) and stored here in input order, in one
+    Documents are read in worker processes when there are enough of them and the load average shows a
+    CPU free beside this process's (or as ``read_pool`` says; ``CapReadPool(0)`` reads in this process) and stored here in input order, in one
     transaction: the report is the same either way.
     """
     now = now or datetime.now(UTC)
