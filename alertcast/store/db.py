@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -37,6 +38,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_text(value: Any) -> str:
+    """JSON for the store's JSON columns: what ``json.dumps`` would write, minus its spaces.
+
+    orjson writes floats about fifteen times faster than the standard library, and a national alert's
+    polygon is thousands of them: encoding stored models with ``json.dumps`` was the largest single cost of
+    storing an ingested alert. Keys that are not strings are written as strings, as ``json.dumps`` does.
+    """
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages and the console's title bar."""
     try:
@@ -51,7 +62,7 @@ def create_db_engine(url: str, *, migrate: bool = True) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"not a database URL: {url!r} (expected e.g. sqlite:///path/alertcast.db)") from exc
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
