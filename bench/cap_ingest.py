@@ -7,13 +7,15 @@ plus the slowest single document. Then the same with storage: each alert stored 
 (WAL, one committed transaction per document, as a relay stores what it reads; then one transaction per
 run, as ``alertcast ingest`` does), and the same documents again, now all duplicates.
 
-Last, the pooled figure: the corpus ingested as ``alertcast ingest FOLDER`` does it on this machine,
-documents read in worker processes (:class:`~alertcast.cap.pool.CapReadPool`, one worker per CPU beyond
-the first, whatever the load; the number ``alertcast ingest`` would start now, which counts the load
-average, is printed too) and stored here in input order, one transaction per run. It is given twice: with workers kept
-from run to run (as in a long-running process, and like the figures above, which exclude warm-up) and
-with a fresh pool per run, worker start-up included. Its CPU figure is this process's only (the workers'
-CPU is printed apart); on a machine shared with other work, the wall figure says what the pool achieved.
+Runs stored in one transaction keep the garbage collector off the settled heap, as ``alertcast ingest``
+does (``settled_heap``). Last, the pooled figure: the corpus ingested as ``alertcast ingest FOLDER`` does
+it on this machine, documents read in worker processes (:class:`~alertcast.cap.pool.CapReadPool`, one
+worker per CPU beyond the first, whatever the load; the number ``alertcast ingest`` would start now, which
+counts the load average, is printed too) and stored here in input order, one transaction per run. It is
+given twice: with workers kept from run to run (as in a long-running process, and like the figures above,
+which exclude warm-up) and with a fresh pool per run, worker start-up included. Its CPU figure is this
+process's only (the workers' CPU is printed apart); on a machine shared with other work, the wall figure
+says what the pool achieved.
 
 Run: ``uv run python bench/cap_ingest.py [ROUNDS]`` (corpus from ``$ALERTCAST_CAP_CORPUS`` or
 ``../shared/cap-corpus``).
@@ -141,13 +143,13 @@ def ingest_pooled(
     from sqlmodel import Session
 
     from alertcast.services.audit import AuditBatch
-    from alertcast.services.ingest import ingest_entries
+    from alertcast.services.ingest import ingest_entries, settled_heap
 
     store.reset()
     started, cpu_started = time.perf_counter(), time.process_time()
     stored = 0
     audit_batch = AuditBatch()
-    with Session(store.engine) as session:
+    with settled_heap(), Session(store.engine) as session:
         results = pool.read([(data, source) for source, data in documents])
         for (_, data), result in zip(documents, results, strict=True):
             now = datetime.now(UTC)
@@ -167,11 +169,12 @@ def one_transaction_runs(
     from sqlmodel import Session
 
     from alertcast.services.audit import AuditBatch
+    from alertcast.services.ingest import settled_heap
 
     alerts = seconds = cpu = 0.0
     for _ in range(passes):
         store.reset()
-        with Session(store.engine) as session:
+        with settled_heap(), Session(store.engine) as session:
             store.session, store.audit_batch = session, AuditBatch()
             batch = run(documents, 1, store)
             started, cpu_started = time.perf_counter(), time.process_time()

@@ -7,6 +7,7 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -146,3 +147,37 @@ def test_every_corpus_alert_round_trips_through_the_stored_model() -> None:
             assert alert_from_json(alert_to_json(alert)) == alert, path
             count += 1
     assert count > 60
+
+
+def test_a_run_leaves_the_heap_as_collectable_as_it_found_it(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest keeps the garbage collector off the settled heap while it runs, and only then: a cycle that
+    was dropped but not yet collected when the run began is collected after it."""
+    import gc
+    import weakref
+
+    import alertcast.services.ingest as ingest_module
+
+    class Node:
+        partner: object = None
+
+    first, second = Node(), Node()
+    first.partner, second.partner = second, first
+    watch = weakref.ref(first)
+    del first, second
+    frozen_before = gc.get_freeze_count()
+    seen_frozen: list[int] = []
+    original = ingest_module.store_alert
+
+    def store_and_look(*args: Any, **kwargs: Any) -> Any:
+        seen_frozen.append(gc.get_freeze_count())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "store_alert", store_and_look)
+    report = ingest(ctx, [str(REPO / "sample_alerts")])
+    assert report.counts()["accepted"] >= 1
+    assert seen_frozen and min(seen_frozen) > frozen_before  # frozen while storing
+    assert gc.get_freeze_count() == frozen_before
+    gc.collect()
+    assert watch() is None

@@ -19,6 +19,7 @@ reasons and all), and a broken pool (a worker killed or crashed) makes every lat
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -156,7 +157,11 @@ class CapReadPool:
         if self._executor is None:
             try:
                 context = multiprocessing.get_context("spawn")
-                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+                # Frozen after start-up, the worker's modules are no longer scanned by every full collection
+                # of the garbage its reading leaves (about a tenth of the reading time otherwise).
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=context, initializer=gc.freeze
+                )
             except (OSError, ValueError, NotImplementedError) as error:  # no processes here: read in-process
                 logger.warning("cannot start CAP reading workers (%s); reading in this process", error)
                 self._broken = True

@@ -8,7 +8,9 @@ what came in and why something did not. Index feeds are followed to the document
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,6 +159,22 @@ def ingest_entries(
     return records
 
 
+@contextmanager
+def settled_heap() -> Iterator[None]:
+    """While a run ingests, the garbage collector leaves alone what was alive before it began.
+
+    Reading and storing a burst of documents makes garbage fast, and each full collection scanned the
+    whole settled heap (SQLAlchemy, lxml, the CAP schemas: some 100,000 objects) again, about a tenth of
+    an ingest's CPU. Frozen, those objects are skipped; unfrozen afterwards, anything of theirs that
+    became garbage meanwhile is collected as usual, so nothing leaks in a process that ingests for days.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def stop_broadcasts_of_cancelled_alerts(ctx: AppContext, alert_ids: Iterable[int]) -> list[int]:
     """A CAP Cancel stops whatever is still pending of the broadcasts made from the alerts it cancels.
 
@@ -249,7 +267,11 @@ def ingest(
         else:
             local.extend(_walk(Path(target), report.skipped_files))
     audit_batch = AuditBatch()
-    with Session(ctx.engine, expire_on_commit=False) as session, read_pool or CapReadPool() as pool:
+    with (
+        settled_heap(),
+        Session(ctx.engine, expire_on_commit=False) as session,
+        read_pool or CapReadPool() as pool,
+    ):
         queue: list[_Document | IngestRecord] = [_read_local(p) for p in local]
         seen: set[str] = set()
         with asyncio.Runner() as runner:
