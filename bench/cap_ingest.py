@@ -8,14 +8,14 @@ plus the slowest single document. Then the same with storage: each alert stored 
 run, as ``alertcast ingest`` does), and the same documents again, now all duplicates.
 
 Runs stored in one transaction keep the garbage collector off the settled heap, as ``alertcast ingest``
-does (``settled_heap``). Last, the pooled figure: the corpus ingested as ``alertcast ingest FOLDER`` does
-it on this machine, documents read in worker processes (:class:`~alertcast.cap.pool.CapReadPool`, one
-worker per CPU beyond the first, whatever the load; the number ``alertcast ingest`` would start now, which
-counts the load average, is printed too) and stored here in input order, one transaction per run. It is
-given twice: with workers kept from run to run (as in a long-running process, and like the figures above,
-which exclude warm-up) and with a fresh pool per run, worker start-up included. Its CPU figure is this
-process's only (the workers' CPU is printed apart); on a machine shared with other work, the wall figure
-says what the pool achieved.
+does (``settled_heap``). Last, the pooled figures (:class:`~alertcast.cap.pool.CapReadPool`, one worker
+per CPU beyond the first, whatever the load; the number ``alertcast ingest`` would start now, which
+counts the load average, is printed too), documents read in workers and here, stored here in input order,
+one transaction per run: with workers kept from batch to batch, a corpus round per batch (as a
+long-running process ingests bursts; like the figures above, warm-up excluded), and one ingest of a folder
+of four corpus rounds (big enough that ``alertcast ingest`` starts workers; the repeats are duplicates),
+with a fresh pool, its start and stop included, against the same read in-process. The pooled CPU figure
+is this process's only; on a machine shared with other work, the wall figure says what the pool achieved.
 
 Run: ``uv run python bench/cap_ingest.py [ROUNDS]`` (corpus from ``$ALERTCAST_CAP_CORPUS`` or
 ``../shared/cap-corpus``).
@@ -137,7 +137,8 @@ def run(documents: list[tuple[str, bytes]], rounds: int, store: StoreStep = disc
 def ingest_pooled(
     store: SqliteStore, documents: list[tuple[str, bytes]], pool: Any
 ) -> tuple[int, float, float]:
-    """One ``alertcast ingest``-style run into an emptied store: alerts stored, wall and CPU seconds."""
+    """One ``alertcast ingest``-style run into an emptied store: alerts read (stored, or recognised as
+    duplicates), wall and CPU seconds."""
     from datetime import UTC, datetime
 
     from sqlmodel import Session
@@ -147,19 +148,17 @@ def ingest_pooled(
 
     store.reset()
     started, cpu_started = time.perf_counter(), time.process_time()
-    stored = 0
+    alerts = 0
     audit_batch = AuditBatch()
     with settled_heap(), Session(store.engine) as session:
         results = pool.read([(data, source) for source, data in documents])
         for (_, data), result in zip(documents, results, strict=True):
             now = datetime.now(UTC)
-            records = ingest_entries(
-                session, result, data, now=now, operator="bench", audit_batch=audit_batch
-            )
-            stored += sum(1 for r in records if r.result == "accepted")
+            ingest_entries(session, result, data, now=now, operator="bench", audit_batch=audit_batch)
+            alerts += len(result.alerts)
         audit_batch.write(session)
         session.commit()
-    return stored, time.perf_counter() - started, time.process_time() - cpu_started
+    return alerts, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def one_transaction_runs(
@@ -189,52 +188,42 @@ def one_transaction_runs(
 
 
 def pooled_figures(store: SqliteStore, documents: list[tuple[str, bytes]], passes: int) -> None:
-    import resource
-
     from alertcast.cap.pool import CapReadPool, available_cpus, spare_workers
 
     # Measured with a worker per CPU beyond the first, whatever the load; the automatic choice is printed.
     workers = available_cpus() - 1
-    automatic = spare_workers()
     if workers < 1:
         print("pooled: this machine has one CPU, so `alertcast ingest` reads in-process (figures above)")
         return
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with CapReadPool(workers) as pool:
-        # Warm-up until the workers deliver: starting them (spawn, imports, schemas) takes a few tenths of a
-        # second, longer than a run, and meanwhile this process reads everything itself.
-        for _ in range(50):
-            ingest_pooled(store, documents, pool)
-            if pool.pooled_documents:
-                break
-        warm_up = pool.pooled_documents
-        alerts = seconds = cpu = 0.0
-        for _ in range(passes):
-            stored, wall, main_cpu = ingest_pooled(store, documents, pool)
-            alerts, seconds, cpu = alerts + stored, seconds + wall, cpu + main_cpu
-        read_there = pool.pooled_documents - warm_up
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    worker_cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
     print(
-        f"pooled: `alertcast ingest` would start {automatic} worker(s) now "
+        f"pooled: `alertcast ingest` would start {spare_workers()} worker(s) now "
         f"(load average {os.getloadavg()[0]:.2f} on {available_cpus()} CPUs)"
     )
-    share = read_there / (len(documents) * passes)
+    # A long-running process (a relay) keeps its workers and ingests bursts: here, one corpus round each.
+    with CapReadPool(workers, min_documents=2) as pool:
+        ingest_pooled(store, documents, pool)  # warm-up: workers started
+        before = pool.pooled_documents
+        alerts = seconds = cpu = 0.0
+        for _ in range(passes):
+            read, wall, main_cpu = ingest_pooled(store, documents, pool)
+            alerts, seconds, cpu = alerts + read, seconds + wall, cpu + main_cpu
+        share = (pool.pooled_documents - before) / (len(documents) * passes)
     print(
-        f"pooled, as `alertcast ingest FOLDER` does it ({workers} worker(s) kept, {passes} passes): "
+        f"pooled, {workers} worker(s) kept, a corpus round per batch ({passes} passes): "
         f"{alerts / seconds:,.0f} alerts/s wall, {alerts / cpu:,.0f} per main-process CPU second; "
-        f"workers read {share:.0%} of documents, using {worker_cpu:.2f} s CPU in all (warm-up included)"
+        f"workers read {share:.0%} of documents"
     )
-    alerts = seconds = 0.0
-    for _ in range(passes):
-        with CapReadPool(workers) as pool:
+    # One `alertcast ingest` of a folder four rounds big (big enough to start workers; the repeats are
+    # duplicates): a fresh pool, its start and stop included, against reading in-process.
+    folder = documents * 4
+    for label, workers_here in (("fresh pool, start and stop included", workers), ("in-process", 0)):
+        alerts = seconds = 0.0
+        for _ in range(max(1, passes // 2)):
             started = time.perf_counter()
-            stored, _, _ = ingest_pooled(store, documents, pool)
-        alerts, seconds = alerts + stored, seconds + time.perf_counter() - started
-    print(
-        f"pooled, a fresh pool per run (worker start-up and shut-down included): "
-        f"{alerts / seconds:,.0f} alerts/s wall"
-    )
+            with CapReadPool(workers_here) as pool:
+                read, _, _ = ingest_pooled(store, folder, pool)
+            alerts, seconds = alerts + read, seconds + time.perf_counter() - started
+        print(f"one ingest of {len(folder)} documents, {label}: {alerts / seconds:,.0f} alerts/s wall")
 
 
 def main() -> None:

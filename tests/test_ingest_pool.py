@@ -11,11 +11,16 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+import alertcast.cap.pool as pool_module
 from alertcast.cap import read_cap
 from alertcast.cap.pool import MAX_WORKERS, CapReadPool, available_cpus, spare_workers
 from alertcast.config import Config
@@ -59,7 +64,8 @@ def ingest_into(url: str, folder: Path, workers: int) -> tuple[IngestReport, lis
     app = AppContext(config=Config(db_url=url, operator="tester"), engine=create_db_engine(url))
     try:
         # Without work sharing, every document of a pooled batch is read by a worker, on every run.
-        report = ingest(app, [str(folder)], read_pool=CapReadPool(workers, share_work=False))
+        pool = CapReadPool(workers, share_work=False, min_documents=16)
+        report = ingest(app, [str(folder)], read_pool=pool)
         with app.session() as session:
             stored = [
                 (a.id, a.identifier, a.model, a.warnings, a.cancelled_by, a.superseded_by, a.public)
@@ -92,7 +98,7 @@ def test_pooled_ingest_reports_and_stores_exactly_what_reading_here_does(
     alone, stored_alone = ingest_into(store_url(request, backend, tmp_path, "alone"), folder, workers=0)
     pooled, stored_pooled = ingest_into(store_url(request, backend, tmp_path, "pooled"), folder, workers=2)
     assert alone.read_in_workers == 0
-    # The folder, then the documents the feeds link to (four per copy, a second wave of MIN_DOCUMENTS).
+    # The folder, then the documents the feeds link to (four per copy: a second wave of 16).
     assert pooled.read_in_workers == len(documents(folder)) + 4 * COPIES
     assert [r.as_dict() for r in pooled.records] == [r.as_dict() for r in alone.records]
     assert stored_pooled == stored_alone
@@ -155,3 +161,103 @@ def test_a_killed_worker_costs_no_document(tmp_path: Path) -> None:
 def test_workers_started_by_default_leave_this_process_a_cpu_and_respect_the_limit() -> None:
     assert 0 <= spare_workers() <= min(available_cpus() - 1, MAX_WORKERS)
     assert 0 <= CapReadPool().workers <= min(available_cpus() - 1, MAX_WORKERS)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+@pytest.mark.parametrize("share_work", [True, False])
+def test_forked_and_spawned_workers_read_exactly_what_this_process_does(
+    tmp_path: Path, start_method: str, share_work: bool
+) -> None:
+    docs = documents(make_folder(tmp_path)) * 4
+    expected = [read_cap(data, source=source) for data, source in docs]
+    with CapReadPool(2, min_documents=2, share_work=share_work, start_method=start_method) as pool:
+        for _ in range(3):  # the first batch meets workers still starting; the later ones idle workers
+            assert list(pool.read(docs)) == expected
+        assert not pool.broken
+        if not share_work:
+            assert pool.pooled_documents == 3 * len(docs)
+        kinds = {type(child).__name__ for child in multiprocessing.active_children()}
+        assert kinds == {"ForkProcess" if start_method == "fork" else "SpawnProcess"}
+    assert multiprocessing.active_children() == []
+
+
+def in_workers_only(monkeypatch: pytest.MonkeyPatch, poisoned: str, act: Callable[[], object]) -> None:
+    """Make reading ``poisoned`` do ``act`` in forked workers (they inherit the patch), never here."""
+    parent = os.getpid()
+    real = pool_module.read_cap
+
+    def patched(data: bytes, *, source: str, max_bytes: int) -> object:
+        if os.getpid() != parent and source == poisoned:
+            act()
+        return real(data, source=source, max_bytes=max_bytes)
+
+    monkeypatch.setattr(pool_module, "read_cap", patched)
+
+
+def test_a_worker_dying_mid_batch_costs_no_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = documents(make_folder(tmp_path)) * 4
+    expected = [read_cap(data, source=source) for data, source in docs]
+    in_workers_only(monkeypatch, docs[len(docs) // 2][1], lambda: os._exit(3))
+    with CapReadPool(1, min_documents=2, share_work=False, start_method="fork") as pool:
+        assert list(pool.read(docs)) == expected
+        assert pool.broken
+        assert pool.pooled_documents < len(docs)  # what it had not sent yet died with it
+        assert list(pool.read(docs)) == expected  # later batches are read here
+    assert multiprocessing.active_children() == []
+
+
+def test_a_chunk_a_worker_cannot_read_is_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = documents(make_folder(tmp_path)) * 4
+    expected = [read_cap(data, source=source) for data, source in docs]
+
+    def fail() -> None:
+        raise MemoryError("no room in the worker")
+
+    in_workers_only(monkeypatch, docs[3][1], fail)
+    with CapReadPool(1, min_documents=2, share_work=False, start_method="fork") as pool:
+        assert list(pool.read(docs)) == expected
+        assert not pool.broken  # the worker lives on; only that chunk was read here
+        assert pool.pooled_documents < len(docs)
+        assert list(pool.read(docs)) == expected
+
+
+def test_a_batch_left_half_read_does_not_spill_into_the_next(tmp_path: Path) -> None:
+    docs = documents(make_folder(tmp_path)) * 4
+    expected = [read_cap(data, source=source) for data, source in docs]
+    others = list(reversed(docs))
+    with CapReadPool(1, min_documents=2, start_method="fork") as pool:
+        partial = pool.read(docs)
+        assert [next(partial) for _ in range(5)] == expected[:5]
+        partial.close()  # the worker may still be sending results of this batch
+        assert list(pool.read(others)) == list(reversed(expected))
+        assert not pool.broken
+
+
+def test_workers_are_forked_only_where_no_other_thread_runs(tmp_path: Path) -> None:
+    docs = documents(make_folder(tmp_path))
+    expected = [read_cap(data, source=source) for data, source in docs]
+    stop = threading.Event()
+    beside = threading.Thread(target=stop.wait)
+    beside.start()
+    try:
+        with CapReadPool(1, min_documents=2) as pool:
+            assert list(pool.read(docs)) == expected
+            assert {type(child).__name__ for child in multiprocessing.active_children()} == {"SpawnProcess"}
+    finally:
+        stop.set()
+        beside.join()
+    # And in a process of one thread (a fresh interpreter: this one may run others' threads), forked.
+    script = (
+        "import multiprocessing, sys\n"
+        "from alertcast.cap.pool import CapReadPool\n"
+        "from tests.test_ingest_pool import SAMPLES\n"
+        "docs = [(p.read_bytes(), str(p)) for p in sorted(SAMPLES.glob('*.xml'))] * 4\n"
+        "with CapReadPool(1, min_documents=2) as pool:\n"
+        "    list(pool.read(docs))\n"
+        "    print({type(c).__name__ for c in multiprocessing.active_children()})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'ForkProcess'}"

@@ -1,48 +1,53 @@
 """Reading many CAP documents on several cores, results handed back in input order.
 
 Guarding, parsing, checking and building alerts is pure CPU work, so one ``alertcast ingest`` of a folder
-can read documents in worker processes while this process stores what has been read. Workers are
-started with ``spawn`` (never plain ``fork``: the caller may run threads, and a forked lock can hang a
-child) and import only the reading code, not the fetching or storage stack.
+can read documents in worker processes while this process stores what has been read. Workers live as long
+as the pool and are forked where that is safe (this process runs no other thread: a forked child is
+reading within milliseconds and shares the compiled schemas), else spawned (a few tenths of a second to
+import the reader; a lock held by another thread must never be forked).
 
-Three things keep the pool from costing more than it saves. Workers take chunks of documents in order, a
-little ahead of this process, which stores each result as its turn comes; when the next chunk is not ready
-this process reads the *last* chunk no worker has taken yet (kept for its turn) instead of waiting idle.
-Until a worker has delivered anything (spawning costs a fraction of a second), this process reads the
-chunks itself rather than wait. And small batches (under ``MIN_DOCUMENTS``) or single-CPU machines do not
-start a pool at all, nor does a machine whose other CPUs are already busy (by the load average).
+Workers claim chunks of a batch from its front; this process, which stores each result as its turn comes,
+claims from the back whenever the chunk it needs next is not ready (:mod:`alertcast.cap.pool_worker`).
+Nobody waits while work is left, and a worker still starting costs nothing: it just claims nothing yet.
+Small batches (under ``MIN_DOCUMENTS`` and ``MIN_BYTES``), single-CPU machines and machines whose other CPUs are busy (by
+the load average) do not start a pool at all.
 
-Whatever goes wrong in a worker, no document is lost and nothing new reaches the user: a chunk whose
-worker failed is read again in this process (giving exactly the result an in-process read gives,
-reasons and all), and a broken pool (a worker killed or crashed) makes every later chunk read here.
+Whatever goes wrong in a worker, no document is lost and nothing new reaches the user: a chunk a worker
+could not read or send is read here, and a worker that dies or stalls stops the pool (every chunk not yet
+delivered, and every later batch, is read in this process, giving exactly the in-process results).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
+import pickle
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from types import TracebackType
 
 from alertcast.cap.guard import DEFAULT_MAX_BYTES
+from alertcast.cap.pool_worker import READY, Claims, Document, chunk_documents, fork_is_safe, serve
 from alertcast.cap.reader import read_cap
 from alertcast.cap.results import CapReadResult
 
 logger = logging.getLogger(__name__)
 
-MIN_DOCUMENTS = 16
-"""Fewer documents than this are read in this process: starting workers would cost more than it saves."""
+MIN_DOCUMENTS = 128
+MIN_BYTES = 4_000_000
+"""Batches of fewer documents than ``MIN_DOCUMENTS`` and fewer bytes than this are read in this process.
+Starting workers (a fork, and the pages both processes then copy) costs about as much as reading 100
+typical documents: measured on two cores, a fresh pool made one ingest of the 98-document CAP corpus
+slower (165 ms against 130 in-process) and one of twice that faster (292 against 354)."""
 MAX_WORKERS = 4
-_CHUNKS_PER_WORKER = 8
-_MAX_CHUNK = 16
-
-Document = tuple[bytes, str]
-"""The document's bytes and its source (file path or URL), as :func:`read_cap` takes them."""
+STALL_SECONDS = 120.0
+"""Workers that deliver nothing this long while owing results are given up (reading one chunk takes
+milliseconds); the rest is read here, so a hung worker cannot hang an ingest."""
 
 
 def available_cpus() -> int:
@@ -73,16 +78,15 @@ def read_chunk(documents: list[Document], max_bytes: int = DEFAULT_MAX_BYTES) ->
 
 
 @dataclass(slots=True)
-class _Batch:
-    chunks: list[list[Document]]
-    futures: list[Future[list[CapReadResult]] | None]
-    read_here: dict[int, list[CapReadResult]] = field(default_factory=dict)
-    """Chunks this process read ahead of their turn."""
-    tail: int = -1
-    """The last chunk that may still be untaken by workers: they take chunks in order, so it only falls."""
-
-    def __post_init__(self) -> None:
-        self.tail = len(self.chunks) - 1
+class _Worker:
+    process: BaseProcess
+    commands: Connection
+    results: Connection
+    idle: bool = False
+    """Started and holding no batch: the next batch (or the current one, if chunks are left) goes to it."""
+    batch: int = 0
+    """The last batch it was sent; it owes results of that batch until it says it is done with it."""
+    owes: bool = False
 
 
 class CapReadPool:
@@ -90,9 +94,11 @@ class CapReadPool:
 
     Use as a context manager (``with CapReadPool() as pool: for result in pool.read(docs): ...``); the
     workers are started on the first batch that needs them and stopped on exit. ``workers`` defaults to
-    :func:`spare_workers`; ``workers=0`` never starts any. ``pooled_documents`` counts the documents workers read (the rest were read here). With
-    ``share_work=False`` this process never reads what a working pool could: every document of a pooled
-    batch is read by a worker (slower to start, but what happens is then the same on every run).
+    :func:`spare_workers`; ``workers=0`` never starts any. ``pooled_documents`` counts the documents
+    workers read (the rest were read here). With ``share_work=False`` this process reads nothing a working
+    pool could: every document of a pooled batch is read by a worker (what happens is then the same on
+    every run). ``start_method`` forces ``fork`` or ``spawn``; by default workers are forked when this
+    process runs no other thread.
     """
 
     def __init__(
@@ -102,17 +108,23 @@ class CapReadPool:
         min_documents: int = MIN_DOCUMENTS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         share_work: bool = True,
+        start_method: str | None = None,
     ) -> None:
-        # One CPU stays with this process, which stores while the workers read (and reads when they lag).
         self.workers = spare_workers() if workers is None else workers
         self.min_documents = min_documents
         self.max_bytes = max_bytes
         self.share_work = share_work
+        self.start_method = start_method
         self.pooled_documents = 0
-        self._executor: ProcessPoolExecutor | None = None
         self._broken = False
         self._started = False
-        """Set once a worker has delivered: until then workers are starting, and waiting on them is waste."""
+        self._workers: list[_Worker] = []
+        self._claims: Claims | None = None
+        self._batch = 0
+        self._open = False
+        self._payload = b""
+        self._chunks: list[list[Document]] = []
+        self._ready: dict[int, list[CapReadResult]] = {}
 
     def __enter__(self) -> CapReadPool:
         return self
@@ -128,110 +140,177 @@ class CapReadPool:
         return self._broken
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Stop the workers (each ends after the chunk it is on)."""
+        self._end_batch()
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.commands.send(None)
+        self._stop_workers(wait=True)
 
     def read(self, documents: Sequence[Document]) -> Iterator[CapReadResult]:
         """One result per document, in input order, each as soon as it and all before it are read."""
-        executor = self._executor_for(len(documents))
-        if executor is None:
+        if not self._pooled(documents):
             for data, source in documents:
                 yield read_cap(data, source=source, max_bytes=self.max_bytes)
             return
-        size = max(1, min(_MAX_CHUNK, len(documents) // (self.workers * _CHUNKS_PER_WORKER)))
-        chunks = [list(documents[start : start + size]) for start in range(0, len(documents), size)]
-        batch = _Batch(chunks, self._submit(executor, chunks))
+        self._begin_batch(documents)
         try:
-            for index in range(len(chunks)):
-                results = batch.read_here.pop(index, None)
-                yield from results if results is not None else self._collect(index, batch)
-        finally:  # the caller stopped early (or failed): no worker keeps reading for nobody
-            for future in batch.futures:
-                if future is not None:
-                    future.cancel()
+            for index in range(len(self._chunks)):
+                yield from self._results(index)
+        finally:  # done, or the caller stopped early: no worker goes on reading for nobody
+            self._end_batch()
 
-    def _executor_for(self, documents: int) -> ProcessPoolExecutor | None:
-        if self._broken or self.workers < 1 or documents < max(self.min_documents, 2):
-            return None
-        if self._executor is None:
-            try:
-                context = multiprocessing.get_context("spawn")
-                # Frozen after start-up, the worker's modules are no longer scanned by every full collection
-                # of the garbage its reading leaves (about a tenth of the reading time otherwise).
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=context, initializer=gc.freeze
-                )
-            except (OSError, ValueError, NotImplementedError) as error:  # no processes here: read in-process
-                logger.warning("cannot start CAP reading workers (%s); reading in this process", error)
-                self._broken = True
-                return None
-        return self._executor
-
-    def _submit(
-        self, executor: ProcessPoolExecutor, chunks: list[list[Document]]
-    ) -> list[Future[list[CapReadResult]] | None]:
-        futures: list[Future[list[CapReadResult]] | None] = [None] * len(chunks)
-        try:
-            for index, chunk in enumerate(chunks):
-                future = executor.submit(read_chunk, chunk, self.max_bytes)
-                future.add_done_callback(self._note_delivery)
-                futures[index] = future
-        except (BrokenProcessPool, RuntimeError) as error:
-            self._give_up(error)
-        return futures
-
-    def _collect(self, index: int, batch: _Batch) -> list[CapReadResult]:
-        """Results of chunk ``index``. While a worker is still on it, this process reads the last chunk no
-        worker has taken (kept for its turn) rather than wait idle."""
-        chunk, future = batch.chunks[index], batch.futures[index]
-        while True:
-            if future is None or (self.share_work and future.cancel()):  # no worker took it: read it here
-                return read_chunk(chunk, self.max_bytes)
-            if future.done() or not self.share_work:
-                return self._result(chunk, future)
-            if not self._started:
-                # Queued for a worker that is still starting: reading it here is sooner. The worker's copy
-                # of the result, identical, is dropped when it arrives.
-                return read_chunk(chunk, self.max_bytes)
-            if not self._read_last_untaken(index, batch):
-                return self._result(chunk, future)
-
-    def _read_last_untaken(self, index: int, batch: _Batch) -> bool:
-        while batch.tail > index:
-            later, batch.tail = batch.tail, batch.tail - 1
-            future = batch.futures[later]
-            if future is not None and future.cancel():
-                batch.read_here[later] = read_chunk(batch.chunks[later], self.max_bytes)
-                return True
-        return False
-
-    def _result(self, chunk: list[Document], future: Future[list[CapReadResult]]) -> list[CapReadResult]:
-        try:
-            results = future.result()
-        except BrokenProcessPool as error:
-            self._give_up(error)
-            return read_chunk(chunk, self.max_bytes)
-        except Exception as error:  # e.g. a result that cannot cross the process boundary
-            logger.warning(
-                "a CAP reading worker failed on %s (%s: %s); read again in this process",
-                chunk[0][1],
-                type(error).__name__,
-                error,
-            )
-            return read_chunk(chunk, self.max_bytes)
-        if len(results) != len(chunk):  # cannot happen with read_chunk; never trust it blindly either
-            return read_chunk(chunk, self.max_bytes)
-        self.pooled_documents += len(chunk)
-        return results
-
-    def _note_delivery(self, future: Future[list[CapReadResult]]) -> None:
-        if not future.cancelled() and future.exception() is None:
+    def _pooled(self, documents: Sequence[Document]) -> bool:
+        if self._broken or self.workers < 1 or len(documents) < 2:
+            return False
+        if len(documents) < self.min_documents and sum(len(data) for data, _ in documents) < MIN_BYTES:
+            return False
+        if not self._started:
             self._started = True
+            self._start_workers()
+        return bool(self._workers)
 
-    def _give_up(self, error: BaseException) -> None:
+    def _start_workers(self) -> None:
+        forking = self.start_method == "fork" or (self.start_method is None and fork_is_safe())
+        context = multiprocessing.get_context("fork" if forking else "spawn")
+        self._claims = Claims(context)
+        # Frozen across the fork, this process's heap is not walked by the children's collector, so the
+        # pages they share with it stay shared.
+        thaw = forking and not gc.get_freeze_count()
+        if forking:
+            gc.freeze()
+        try:
+            for _ in range(self.workers):
+                commands_in, commands_out = context.Pipe(duplex=False)
+                results_in, results_out = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=serve, args=(self._claims, commands_in, results_out, read_chunk), daemon=True
+                )
+                try:
+                    process.start()
+                except OSError as error:
+                    for end in (commands_in, commands_out, results_in, results_out):
+                        end.close()
+                    self._give_up(f"cannot start CAP reading workers ({error})")
+                    return
+                commands_in.close()  # the worker holds these ends now: its exit ends our pipes
+                results_out.close()
+                self._workers.append(_Worker(process, commands_out, results_in))
+        finally:
+            if thaw:
+                gc.unfreeze()
+
+    def _begin_batch(self, documents: Sequence[Document]) -> None:
+        assert self._claims is not None
+        self._batch += 1
+        readers = len(self._workers) + (1 if self.share_work else 0)
+        self._chunks = chunk_documents(documents, readers=readers)
+        self._ready = {}
+        self._claims.open(self._batch, len(self._chunks))
+        self._open = True
+        self._payload = pickle.dumps((self._batch, self._chunks, self.max_bytes), pickle.HIGHEST_PROTOCOL)
+        self._poll(timeout=0)  # workers that finished the last batch since are idle again
+        for worker in list(self._workers):
+            if worker.idle:
+                self._hand_batch(worker)
+
+    def _end_batch(self) -> None:
+        if self._claims is not None and self._open:
+            self._claims.close()
+        self._open = False
+        self._payload = b""
+        self._chunks, self._ready = [], {}
+
+    def _hand_batch(self, worker: _Worker) -> None:
+        try:
+            worker.commands.send_bytes(self._payload)
+        except OSError as error:
+            self._give_up(f"a CAP reading worker stopped ({error})")
+            return
+        worker.idle, worker.batch, worker.owes = False, self._batch, True
+
+    def _results(self, index: int) -> list[CapReadResult]:
+        while index not in self._ready:
+            # Take in what has arrived first: a worker's results are what this process needs soonest.
+            if self._workers and self._poll(timeout=0) and index in self._ready:
+                break
+            if self.share_work and self._claims is not None and (claimed := self._claims.back()) is not None:
+                self._ready[claimed] = read_chunk(self._chunks[claimed], self.max_bytes)
+            elif not self._owed():  # nobody will deliver it: claimed by a worker given up on
+                self._ready[index] = read_chunk(self._chunks[index], self.max_bytes)
+            elif not self._poll(timeout=STALL_SECONDS):
+                self._give_up(f"CAP reading workers delivered nothing for {STALL_SECONDS:.0f} s")
+        return self._ready.pop(index)
+
+    def _owed(self) -> bool:
+        """Whether a worker may still deliver a chunk of this batch: one holds the batch, or one that is
+        starting or finishing the last batch may still claim a chunk of it."""
+        if any(worker.owes and worker.batch == self._batch for worker in self._workers):
+            return True
+        return bool(self._workers) and self._claims is not None and self._claims.left() > 0
+
+    def _poll(self, *, timeout: float) -> bool:
+        """Take in what the workers sent, waiting up to ``timeout`` for something; False when nothing came."""
+        by_pipe = {worker.results: worker for worker in self._workers}
+        ready = wait(list(by_pipe), timeout=timeout)
+        for pipe in ready:
+            worker = by_pipe[pipe]  # type: ignore[index]
+            try:
+                message = worker.results.recv()
+            except (EOFError, OSError):
+                self._give_up("a CAP reading worker stopped")
+                return True
+            except Exception as error:  # cannot happen with read_chunk; never trust it blindly either
+                self._give_up(f"a CAP reading worker sent what cannot be read ({error})")
+                return True
+            self._take(worker, message)
+            if self._broken:
+                return True
+        return bool(ready)
+
+    def _take(self, worker: _Worker, message: object) -> None:
+        if message == READY:
+            self._now_idle(worker)
+            return
+        batch, index, results = message  # type: ignore[misc]
+        if index is None:  # done with ``batch``
+            if batch == worker.batch:
+                worker.owes = False
+            self._now_idle(worker)
+        elif batch == self._batch and self._open:
+            chunk = self._chunks[index]
+            if results is None or len(results) != len(chunk):  # the worker could not read or send it
+                self._ready[index] = read_chunk(chunk, self.max_bytes)
+            else:
+                self._ready[index] = results
+                self.pooled_documents += len(results)
+
+    def _now_idle(self, worker: _Worker) -> None:
+        worker.idle = True
+        if (
+            self._open
+            and self._claims is not None
+            and self._claims.left() > 0
+            and worker.batch != self._batch
+        ):
+            self._hand_batch(worker)
+
+    def _give_up(self, reason: str) -> None:
         if not self._broken:
-            logger.warning("CAP reading workers stopped (%s); reading the rest in this process", error)
+            logger.warning("%s; reading the rest in this process", reason)
         self._broken = True
-        if self._executor is not None:  # stop it now; close() still waits for its processes to end
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._claims is not None:
+            self._claims.close()
+        self._stop_workers(wait=False)
+
+    def _stop_workers(self, *, wait: bool) -> None:
+        for worker in self._workers:
+            if not wait:
+                worker.process.kill()
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=5)
+            worker.commands.close()
+            worker.results.close()
+        self._workers = []
