@@ -244,6 +244,11 @@ def test_a_polygon_written_over_several_lines_is_no_format_slip() -> None:
         ("45.0,-181.0 45.0,-74.0 46.0,-74.0 45.0,-181.0", "longitude"),
         ("45.0;-75.0 45.0,-74.0 46.0,-74.0 45.0;-75.0", "pair"),
         ("nan,-75 45.0,-74.0 46.0,-74.0 nan,-75", "pair"),
+        # Made of number characters only, yet not numbers: the fast path must hand them to the slow one.
+        ("45.0.1,-75.0 45.0,-74.0 46.0,-74.0 45.0.1,-75.0", "pair"),
+        ("45.0,- 45.0,-74.0 46.0,-74.0 45.0,-", "pair"),
+        ("+-45.0,-75.0 45.0,-74.0 46.0,-74.0 +-45.0,-75.0", "pair"),
+        ("45.0,-75.0 45.0,-74.0 46.0,-74.0 45.0,-75.0 .,.", "pair"),
     ],
 )
 def test_polygons_must_be_closed_rings_of_valid_coordinates(polygon: str, fragment: str) -> None:

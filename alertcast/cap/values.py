@@ -19,7 +19,10 @@ _DATETIME = re.compile(
 )
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _PAIR = re.compile(rf"({_NUMBER.pattern}),({_NUMBER.pattern})")
-_PAIRS = re.compile(rf"{_NUMBER.pattern},{_NUMBER.pattern}(?:\s+{_NUMBER.pattern},{_NUMBER.pattern})*")
+_PAIRS_SHAPE = re.compile(r"[0-9.+-]+,[0-9.+-]+(?:\s+[0-9.+-]+,[0-9.+-]+)*")
+"""Pairs made of the characters of ``_NUMBER`` only. Over those characters ``float`` accepts exactly what
+``_NUMBER`` matches, so a text of this shape whose parts all convert is a well-formed polygon; checking
+the shape alone is several times faster than matching every number on a national polygon."""
 _QUOTED_OR_BARE = re.compile(r'"([^"]*)"|(\S+)')
 
 
@@ -106,7 +109,7 @@ def parse_polygon(text: str) -> tuple[tuple[Point, ...], tuple[str, ...]]:
     tokens = normalised.split()
     if not tokens:
         return (), ("polygon is empty",)
-    well_formed = _well_formed_points(normalised) if _PAIRS.fullmatch(normalised) else None
+    well_formed = _well_formed_points(normalised) if _PAIRS_SHAPE.fullmatch(normalised) else None
     if well_formed is not None:
         return _polygon_shape(well_formed, tokens)
     points: list[Point] = []
@@ -123,10 +126,13 @@ def parse_polygon(text: str) -> tuple[tuple[Point, ...], tuple[str, ...]]:
 
 
 def _well_formed_points(normalised: str) -> list[Point] | None:
-    """All points of a polygon text already known to be well-formed pairs, converted in bulk (one regular
+    """All points of a polygon text already known to have the shape of pairs, converted in bulk (one regular
     expression for the whole text, then C-level float conversion and range checks), or None when a point
-    is out of range and the point-by-point path must name it."""
-    numbers = list(map(float, normalised.replace(",", " ").split()))
+    is out of range or not a number and the point-by-point path must name it."""
+    try:
+        numbers = list(map(float, normalised.replace(",", " ").split()))
+    except ValueError:  # e.g. "1.2.3" or "-": the right shape, not numbers
+        return None
     latitudes, longitudes = numbers[0::2], numbers[1::2]
     if min(latitudes) < -90.0 or max(latitudes) > 90.0 or min(longitudes) < -180.0 or max(longitudes) > 180.0:
         return None
