@@ -22,7 +22,14 @@ from sqlalchemy import select
 
 import alertcast.cap.pool as pool_module
 from alertcast.cap import read_cap
-from alertcast.cap.pool import MAX_WORKERS, CapReadPool, available_cpus, spare_workers
+from alertcast.cap.pool import (
+    MAX_WORKERS,
+    MIN_BYTES,
+    MIN_DOCUMENTS,
+    CapReadPool,
+    available_cpus,
+    spare_workers,
+)
 from alertcast.config import Config
 from alertcast.services.context import AppContext
 from alertcast.services.ingest import IngestReport, ingest
@@ -261,3 +268,16 @@ def test_workers_are_forked_only_where_no_other_thread_runs(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{'ForkProcess'}"
+
+
+def test_few_but_large_documents_are_worth_workers() -> None:
+    from tests.test_ingest_duplicates import with_big_polygon
+
+    big = with_big_polygon(6000)
+    docs = [(big, f"national-{n}.xml") for n in range(MIN_BYTES // len(big) + 1)]
+    assert len(docs) < MIN_DOCUMENTS and sum(len(data) for data, _ in docs) >= MIN_BYTES
+    with CapReadPool(1, share_work=False, start_method="fork") as pool:
+        assert list(pool.read(docs)) == [read_cap(data, source=source) for data, source in docs]
+        assert pool.pooled_documents == len(docs)
+        assert list(pool.read(docs[:2])) == [read_cap(data, source=source) for data, source in docs[:2]]
+        assert pool.pooled_documents == len(docs)  # two of them are too few and too small: read here
