@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 import alertcast.cap.pool as pool_module
+import alertcast.cap.pool_worker as pool_worker
 from alertcast.cap import read_cap
 from alertcast.cap.pool import (
     MAX_WORKERS,
@@ -71,8 +73,8 @@ def ingest_into(url: str, folder: Path, workers: int) -> tuple[IngestReport, lis
     app = AppContext(config=Config(db_url=url, operator="tester"), engine=create_db_engine(url))
     try:
         # Without work sharing, every document of a pooled batch is read by a worker, on every run.
-        pool = CapReadPool(workers, share_work=False, min_documents=16)
-        report = ingest(app, [str(folder)], read_pool=pool)
+        with CapReadPool(workers, share_work=False, min_documents=16) as pool:
+            report = ingest(app, [str(folder)], read_pool=pool)
         with app.session() as session:
             stored = [
                 (a.id, a.identifier, a.model, a.warnings, a.cancelled_by, a.superseded_by, a.public)
@@ -281,3 +283,91 @@ def test_few_but_large_documents_are_worth_workers() -> None:
         assert pool.pooled_documents == len(docs)
         assert list(pool.read(docs[:2])) == [read_cap(data, source=source) for data, source in docs[:2]]
         assert pool.pooled_documents == len(docs)  # two of them are too few and too small: read here
+
+
+def test_a_later_read_ends_an_earlier_batch_and_the_earlier_generator_says_so(tmp_path: Path) -> None:
+    docs = documents(make_folder(tmp_path)) * 4
+    expected = [read_cap(data, source=source) for data, source in docs]
+    with CapReadPool(1, min_documents=2, start_method="fork") as pool:
+        first = pool.read(docs)
+        assert [next(first) for _ in range(3)] == expected[:3]
+        second = pool.read(docs)
+        assert next(second) == expected[0]  # its batch begins: the first one's is over
+        with pytest.raises(RuntimeError, match="ended by a later read"):
+            list(first)
+        assert [expected[0], *second] == expected
+        third = pool.read(docs)
+        assert next(third) == expected[0]
+    with pytest.raises(RuntimeError, match="or by close"):
+        list(third)
+
+
+def test_a_worker_killed_holding_the_claims_lock_costs_no_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = documents(make_folder(tmp_path)) * 4
+    expected = [read_cap(data, source=source) for data, source in docs]
+    parent = os.getpid()
+    real_front = pool_worker.Claims.front
+
+    def front_then_die(self: pool_worker.Claims, batch: int) -> int | None:
+        if os.getpid() != parent:
+            self._locked()  # and never released
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_front(self, batch)
+
+    monkeypatch.setattr(pool_worker, "LOCK_SECONDS", 1.0)
+    monkeypatch.setattr(pool_worker.Claims, "front", front_then_die)
+    with CapReadPool(1, min_documents=2, start_method="fork") as pool:
+        assert list(pool.read(docs)) == expected
+        assert pool.broken
+        assert list(pool.read(docs)) == expected
+
+
+def test_an_early_stop_then_close_is_prompt_and_workers_end_cleanly(tmp_path: Path) -> None:
+    docs = documents(make_folder(tmp_path)) * 12  # workers run far ahead of a consumer that stops
+    with CapReadPool(2, min_documents=2, share_work=False, start_method="fork") as pool:
+        results = pool.read(docs)
+        next(results)
+        time.sleep(0.5)
+        results.close()
+        children = multiprocessing.active_children()
+        started = time.monotonic()
+    assert time.monotonic() - started < 3
+    assert children and all(child.exitcode == 0 for child in children)
+
+
+def test_forked_workers_end_when_the_storing_process_is_killed() -> None:
+    script = (
+        "import os, sys, time\n"
+        "from alertcast.cap.pool import CapReadPool\n"
+        "from tests.test_ingest_pool import SAMPLES\n"
+        "docs = [(p.read_bytes(), str(p)) for p in sorted(SAMPLES.glob('*.xml'))] * 4\n"
+        "pool = CapReadPool(2, min_documents=2, start_method='fork')\n"
+        "list(pool.read(docs))\n"
+        "print(' '.join(str(w.process.pid) for w in pool._workers), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as storing:
+        try:
+            assert storing.stdout is not None
+            workers = [int(pid) for pid in storing.stdout.readline().split()]
+            assert len(workers) == 2
+        finally:
+            storing.kill()
+            storing.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(running(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(running(pid) for pid in workers)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (an unreaped zombie is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -13,8 +13,10 @@ Small batches (under ``MIN_DOCUMENTS`` and ``MIN_BYTES``), single-CPU machines a
 the load average) do not start a pool at all.
 
 Whatever goes wrong in a worker, no document is lost and nothing new reaches the user: a chunk a worker
-could not read or send is read here, and a worker that dies or stalls stops the pool (every chunk not yet
-delivered, and every later batch, is read in this process, giving exactly the in-process results).
+could not read or send is read here, and a worker that dies or stalls (or dies holding the claims' lock)
+stops the pool: every chunk not yet delivered, and every later batch, is read in this process, giving
+exactly the in-process results. Waiting for workers to deliver has a deadline (``STALL_SECONDS``), and
+workers end when this process does, however it ends.
 """
 
 from __future__ import annotations
@@ -25,18 +27,31 @@ import logging
 import multiprocessing
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import TracebackType
+from typing import Any, TypeVar
 
 from alertcast.cap.guard import DEFAULT_MAX_BYTES
-from alertcast.cap.pool_worker import READY, Claims, Document, chunk_documents, fork_is_safe, serve
+from alertcast.cap.pool_worker import (
+    READY,
+    Claims,
+    ClaimsLost,
+    Document,
+    chunk_documents,
+    fork_is_safe,
+    serve,
+)
 from alertcast.cap.reader import read_cap
 from alertcast.cap.results import CapReadResult
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIN_DOCUMENTS = 128
 MIN_BYTES = 2_000_000
@@ -119,11 +134,13 @@ class CapReadPool:
         self.pooled_documents = 0
         self._broken = False
         self._started = False
+        self._closed = False
         self._workers: list[_Worker] = []
         self._claims: Claims | None = None
+        self._folder: str | None = None
+        """Where each batch is written for the workers to load (removed on close)."""
         self._batch = 0
         self._open = False
-        self._payload = b""
         self._chunks: list[list[Document]] = []
         self._ready: dict[int, list[CapReadResult]] = {}
 
@@ -141,28 +158,39 @@ class CapReadPool:
         return self._broken
 
     def close(self) -> None:
-        """Stop the workers (each ends after the chunk it is on)."""
+        """Stop the workers: each ends after the chunk it is on. Later batches are read in this process."""
+        self._closed = True
         self._end_batch()
         for worker in self._workers:
             with contextlib.suppress(OSError):
                 worker.commands.send(None)
-        self._stop_workers(wait=True)
+        self._stop_workers(kill=False)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def read(self, documents: Sequence[Document]) -> Iterator[CapReadResult]:
-        """One result per document, in input order, each as soon as it and all before it are read."""
+        """One result per document, in input order, each as soon as it and all before it are read.
+
+        A pool reads one batch at a time: starting another ``read`` ends the batch of an earlier one
+        still open, and resuming that earlier one then raises RuntimeError (as does one resumed after
+        ``close``) rather than hand out results that are not its own."""
         if not self._pooled(documents):
             for data, source in documents:
                 yield read_cap(data, source=source, max_bytes=self.max_bytes)
             return
-        self._begin_batch(documents)
+        mine = self._begin_batch(documents)
         try:
             for index in range(len(self._chunks)):
                 yield from self._results(index)
+                if self._batch != mine or not self._open:
+                    raise RuntimeError("this CAP reading batch was ended by a later read() or by close()")
         finally:  # done, or the caller stopped early: no worker goes on reading for nobody
-            self._end_batch()
+            if self._batch == mine:
+                self._end_batch()
 
     def _pooled(self, documents: Sequence[Document]) -> bool:
-        if self._broken or self.workers < 1 or len(documents) < 2:
+        if self._broken or self._closed or self.workers < 1 or len(documents) < 2:
             return False
         if len(documents) < self.min_documents and sum(len(data) for data, _ in documents) < MIN_BYTES:
             return False
@@ -175,56 +203,91 @@ class CapReadPool:
         forking = self.start_method == "fork" or (self.start_method is None and fork_is_safe())
         context = multiprocessing.get_context("fork" if forking else "spawn")
         self._claims = Claims(context)
+        self._folder = tempfile.mkdtemp(prefix="alertcast-reading-")
         # Frozen across the fork, this process's heap is not walked by the children's collector, so the
-        # pages they share with it stay shared.
+        # pages they share with it stay shared. Ctrl-C is blocked while a worker starts, so that one still
+        # importing (spawned) is not stopped with a traceback; it ignores Ctrl-C once it runs.
         thaw = forking and not gc.get_freeze_count()
         if forking:
             gc.freeze()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for _ in range(self.workers):
-                commands_in, commands_out = context.Pipe(duplex=False)
-                results_in, results_out = context.Pipe(duplex=False)
-                process = context.Process(
-                    target=serve, args=(self._claims, commands_in, results_out, read_chunk), daemon=True
-                )
-                try:
-                    process.start()
-                except OSError as error:
-                    for end in (commands_in, commands_out, results_in, results_out):
-                        end.close()
-                    self._give_up(f"cannot start CAP reading workers ({error})")
+                if not self._start_worker(context, forking):
                     return
-                commands_in.close()  # the worker holds these ends now: its exit ends our pipes
-                results_out.close()
-                self._workers.append(_Worker(process, commands_out, results_in))
         finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             if thaw:
                 gc.unfreeze()
 
-    def _begin_batch(self, documents: Sequence[Document]) -> None:
-        assert self._claims is not None
+    def _start_worker(self, context: Any, forking: bool) -> bool:
+        commands_in, commands_out = context.Pipe(duplex=False)
+        results_in, results_out = context.Pipe(duplex=False)
+        # A forked worker holds copies of this process's ends of its pipes and of every earlier worker's;
+        # it closes them first, or this process's death would never end the worker's pipes (nor it).
+        ours = [commands_out, results_in] + [end for w in self._workers for end in (w.commands, w.results)]
+        process = context.Process(
+            target=serve,
+            args=(self._claims, commands_in, results_out, read_chunk, ours if forking else ()),
+            daemon=True,
+        )
+        try:
+            process.start()
+        except OSError as error:
+            for end in (commands_in, commands_out, results_in, results_out):
+                end.close()
+            self._give_up(f"cannot start CAP reading workers ({error})")
+            return False
+        commands_in.close()  # the worker holds these ends now: its exit ends our pipes
+        results_out.close()
+        self._workers.append(_Worker(process, commands_out, results_in))
+        return True
+
+    def _begin_batch(self, documents: Sequence[Document]) -> int:
+        assert self._claims is not None and self._folder is not None
+        self._end_batch()
         self._batch += 1
         readers = len(self._workers) + (1 if self.share_work else 0)
         self._chunks = chunk_documents(documents, readers=readers)
         self._ready = {}
-        self._claims.open(self._batch, len(self._chunks))
+        # The batch goes to the workers as a file: a message bigger than a pipe's buffer would block here
+        # for as long as a worker did not read it.
+        with open(self._batch_path(), "wb") as file:
+            pickle.dump((self._batch, self._chunks, self.max_bytes), file, pickle.HIGHEST_PROTOCOL)
         self._open = True
-        self._payload = pickle.dumps((self._batch, self._chunks, self.max_bytes), pickle.HIGHEST_PROTOCOL)
+        if self._claimed(lambda claims: claims.open(self._batch, len(self._chunks))) is None:
+            return self._batch
         self._poll(timeout=0)  # workers that finished the last batch since are idle again
         for worker in list(self._workers):
             if worker.idle:
                 self._hand_batch(worker)
+        return self._batch
+
+    def _batch_path(self) -> str:
+        assert self._folder is not None
+        return os.path.join(self._folder, f"{self._batch}.pickle")
 
     def _end_batch(self) -> None:
-        if self._claims is not None and self._open:
-            self._claims.close()
+        if self._open:
+            self._claimed(lambda claims: claims.close())
+            with contextlib.suppress(OSError):  # a worker that has it open reads on; one that has not, skips
+                os.remove(self._batch_path())
         self._open = False
-        self._payload = b""
         self._chunks, self._ready = [], {}
+
+    def _claimed(self, use: Callable[[Claims], T]) -> T | None:
+        """``use`` the claims; None (and the pool given up) when their lock is lost to a dead worker."""
+        if self._broken or self._claims is None:
+            return None
+        try:
+            return use(self._claims)
+        except ClaimsLost as error:
+            self._give_up(str(error))
+            return None
 
     def _hand_batch(self, worker: _Worker) -> None:
         try:
-            worker.commands.send_bytes(self._payload)
+            worker.commands.send(self._batch_path())
         except OSError as error:
             self._give_up(f"a CAP reading worker stopped ({error})")
             return
@@ -232,12 +295,16 @@ class CapReadPool:
 
     def _results(self, index: int) -> list[CapReadResult]:
         while index not in self._ready:
-            # Take in what has arrived first: a worker's results are what this process needs soonest.
-            if self._workers and self._poll(timeout=0) and index in self._ready:
+            if self._broken:  # whatever was not delivered is read here
+                self._ready[index] = read_chunk(self._chunks[index], self.max_bytes)
                 break
-            if self.share_work and self._claims is not None and (claimed := self._claims.back()) is not None:
+            # Take in what has arrived first: a worker's results are what this process needs soonest.
+            if self._poll(timeout=0) and index in self._ready:
+                break
+            claimed = self._claimed(lambda claims: claims.needed(index)) if self.share_work else None
+            if claimed is not None:
                 self._ready[claimed] = read_chunk(self._chunks[claimed], self.max_bytes)
-            elif not self._owed():  # nobody will deliver it: claimed by a worker given up on
+            elif not self._owed():  # nobody will deliver it
                 self._ready[index] = read_chunk(self._chunks[index], self.max_bytes)
             elif not self._poll(timeout=STALL_SECONDS):
                 self._give_up(f"CAP reading workers delivered nothing for {STALL_SECONDS:.0f} s")
@@ -248,11 +315,13 @@ class CapReadPool:
         starting or finishing the last batch may still claim a chunk of it."""
         if any(worker.owes and worker.batch == self._batch for worker in self._workers):
             return True
-        return bool(self._workers) and self._claims is not None and self._claims.left() > 0
+        return bool(self._workers) and bool(self._claimed(lambda claims: claims.left()))
 
     def _poll(self, *, timeout: float) -> bool:
         """Take in what the workers sent, waiting up to ``timeout`` for something; False when nothing came."""
         by_pipe = {worker.results: worker for worker in self._workers}
+        if not by_pipe:
+            return False
         ready = wait(list(by_pipe), timeout=timeout)
         for pipe in ready:
             worker = by_pipe[pipe]  # type: ignore[index]
@@ -288,30 +357,26 @@ class CapReadPool:
 
     def _now_idle(self, worker: _Worker) -> None:
         worker.idle = True
-        if (
-            self._open
-            and self._claims is not None
-            and self._claims.left() > 0
-            and worker.batch != self._batch
-        ):
+        if self._open and worker.batch != self._batch and self._claimed(lambda claims: claims.left()):
             self._hand_batch(worker)
 
     def _give_up(self, reason: str) -> None:
+        """Stop every worker; what they did not deliver, and every later batch, is read here."""
         if not self._broken:
             logger.warning("%s; reading the rest in this process", reason)
         self._broken = True
-        if self._claims is not None:
-            self._claims.close()
-        self._stop_workers(wait=False)
+        self._stop_workers(kill=True)
 
-    def _stop_workers(self, *, wait: bool) -> None:
+    def _stop_workers(self, *, kill: bool) -> None:
         for worker in self._workers:
-            if not wait:
+            if kill:
                 worker.process.kill()
+            # Results nobody will take any more: closing our end lets a worker blocked sending them end.
+            worker.results.close()
+        for worker in self._workers:
             worker.process.join(timeout=5)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(timeout=5)
             worker.commands.close()
-            worker.results.close()
         self._workers = []

@@ -9,6 +9,7 @@ the batch put them.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import pickle
@@ -29,6 +30,9 @@ CHUNKS_PER_READER = 16
 MAX_CHUNK = 8
 MIN_CHUNK_BYTES = 16_384
 
+LOCK_SECONDS = 10.0
+"""The longest anyone waits for the claims' lock; it is held for a few instructions at a time."""
+SENDER_GRACE_SECONDS = 1.0
 READY = "ready"
 """A worker's first message: it is started and waits for a batch."""
 
@@ -52,8 +56,15 @@ def chunk_documents(documents: Sequence[Document], *, readers: int) -> list[list
     return chunks
 
 
+class ClaimsLost(RuntimeError):
+    """The claims' lock could not be had: a process holding it died (or froze) there."""
+
+
 class Claims:
-    """Which chunks of the current batch are still free; shared by the storing process and its workers."""
+    """Which chunks of the current batch are still free; shared by the storing process and its workers.
+
+    Every use of the lock has a deadline: a worker killed while holding it would otherwise leave everyone
+    waiting for it forever."""
 
     def __init__(self, context: Any) -> None:
         self._lock = context.Lock()
@@ -61,44 +72,89 @@ class Claims:
         self._front = context.RawValue("q", 0)
         self._back = context.RawValue("q", 0)
 
+    def _locked(self) -> None:
+        if not self._lock.acquire(timeout=LOCK_SECONDS):
+            raise ClaimsLost("the lock on the reading claims is held by a process that stopped")
+
     def open(self, batch: int, chunks: int) -> None:
-        with self._lock:
+        self._locked()
+        try:
             self._batch.value, self._front.value, self._back.value = batch, 0, chunks
+        finally:
+            self._lock.release()
 
     def front(self, batch: int) -> int | None:
         """A worker's claim: the first free chunk of ``batch`` (None once the batch is over or taken)."""
-        with self._lock:
+        self._locked()
+        try:
             if self._batch.value != batch or self._front.value >= self._back.value:
                 return None
             self._front.value += 1
             return int(self._front.value - 1)
+        finally:
+            self._lock.release()
 
-    def back(self) -> int | None:
-        """The storing process's claim: the last free chunk of the current batch."""
-        with self._lock:
+    def needed(self, index: int) -> int | None:
+        """The storing process's claim while it waits for chunk ``index``: that chunk itself if nobody has
+        taken it yet (so results keep coming in order), else the last free one (None when none is free)."""
+        self._locked()
+        try:
             if self._front.value >= self._back.value:
                 return None
+            if self._front.value == index:
+                self._front.value += 1
+                return index
             self._back.value -= 1
             return int(self._back.value)
+        finally:
+            self._lock.release()
 
     def left(self) -> int:
         """Chunks of the current batch nobody has claimed yet."""
-        with self._lock:
+        self._locked()
+        try:
             return max(0, int(self._back.value - self._front.value))
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """No more claims in this batch: workers stop after the chunk they are on."""
-        with self._lock:
+        self._locked()
+        try:
             self._back.value = self._front.value
+        finally:
+            self._lock.release()
 
 
-def serve(claims: Claims, commands: Connection, results: Connection, read: ReadChunk) -> None:
-    """A worker's whole life: say it is ready, then for each batch it is sent claim, read and send until
-    nothing is left, and say so. Ends when told to (None) or when the storing process is gone.
+def _batch_chunks(path: str) -> tuple[int, list[list[Document]], int] | None:
+    """The batch the storing process wrote to ``path``; None when it has already ended (file removed)."""
+    try:
+        with open(path, "rb") as file:
+            return pickle.load(file)  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        return None
 
-    Results go out through a thread of the worker's own, so it reads on while the storing process is busy
-    storing rather than taking them in (a pipe holds only 64 KB; one national alert is more)."""
+
+def serve(
+    claims: Claims,
+    commands: Connection,
+    results: Connection,
+    read: ReadChunk,
+    inherited: Sequence[Connection] = (),
+) -> None:
+    """A worker's whole life: say it is ready, then for each batch it is told of claim, read and send
+    until nothing is left, and say so. Ends when told to (None), or when the storing process is gone.
+
+    A batch comes as the path of a file holding it, never through the pipe: a message bigger than the
+    pipe's buffer would block the storing process for as long as this worker did not read. Results go out
+    through a thread of the worker's own, so it reads on while the storing process is busy storing rather
+    than taking them in (a pipe holds only 64 KB; one national alert is more). ``inherited`` are the
+    storing process's ends of the pipes that a forked worker got a copy of: closed first, so that the
+    storing process's death ends this worker's pipes, and with them the worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the storing process's to handle
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked while this process started
+    for connection in inherited:
+        connection.close()
     # Whatever the worker holds now (the modules, or a forked copy of the storing process) lives as long as
     # it does: frozen, it is never walked by the collector (and, when forked, never copied by walking it).
     gc.freeze()
@@ -108,31 +164,41 @@ def serve(claims: Claims, commands: Connection, results: Connection, read: ReadC
         try:
             while (payload := outbox.get()) is not None:
                 results.send_bytes(payload)
-        except OSError:  # the storing process is gone
+        except OSError:  # the storing process is gone, or stopped listening
             pass
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     outbox.put(pickle.dumps(READY))
+    with contextlib.suppress(ClaimsLost):  # a worker died holding the lock: the storing process gives up
+        _serve_batches(claims, commands, read, outbox)
+    outbox.put(None)
+    sender.join(timeout=SENDER_GRACE_SECONDS)  # results nobody reads any more are not worth waiting for
+
+
+def _serve_batches(
+    claims: Claims, commands: Connection, read: ReadChunk, outbox: queue.SimpleQueue[bytes | None]
+) -> None:
     while True:
         try:
             message = commands.recv()
-        except (EOFError, OSError):
-            break
+        except Exception:  # EOF or a broken message: the storing process is gone or gave up on us
+            return
         if message is None:
-            break
-        batch, chunks, max_bytes = message
-        while (index := claims.front(batch)) is not None:
+            return
+        batch = _batch_chunks(message)
+        if batch is None:
+            continue
+        number, chunks, max_bytes = batch
+        while (index := claims.front(number)) is not None:
             try:
                 payload = pickle.dumps(
-                    (batch, index, read(chunks[index], max_bytes)), pickle.HIGHEST_PROTOCOL
+                    (number, index, read(chunks[index], max_bytes)), pickle.HIGHEST_PROTOCOL
                 )
             except Exception:  # unreadable or unpicklable here: the storing process reads the chunk itself
-                payload = pickle.dumps((batch, index, None))
+                payload = pickle.dumps((number, index, None))
             outbox.put(payload)
-        outbox.put(pickle.dumps((batch, None, None)))  # done with this batch
-    outbox.put(None)
-    sender.join()
+        outbox.put(pickle.dumps((number, None, None)))  # done with this batch
 
 
 def fork_is_safe() -> bool:

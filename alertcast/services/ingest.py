@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,9 +253,11 @@ def ingest(
     """Ingest files, folders (recursively) and http(s) URLs; follow index feeds to their CAP documents.
 
     With ``dry_run`` everything is read, validated and checked for duplicates, and nothing is stored.
-    Documents are read in worker processes when there are enough of them and the load average shows a
-    CPU free beside this process's (or as ``read_pool`` says; ``CapReadPool(0)`` reads in this process) and stored here in input order, in one
-    transaction: the report is the same either way.
+    Documents are read in worker processes when a batch is big enough (``cap.pool.MIN_DOCUMENTS`` or
+    ``MIN_BYTES``) and the load average shows a CPU free beside this process's, and stored here in input
+    order, in one transaction: the report is the same either way. ``read_pool`` overrides the choice
+    (``CapReadPool(0)`` reads in this process) and stays the caller's to close, so a long-running caller
+    keeps its workers from one ingest to the next.
     """
     now = now or datetime.now(UTC)
     report = IngestReport()
@@ -270,7 +272,8 @@ def ingest(
     with (
         settled_heap(),
         Session(ctx.engine, expire_on_commit=False) as session,
-        read_pool or CapReadPool() as pool,
+        # A pool the caller passed stays the caller's to close; one made here is closed here.
+        nullcontext(read_pool) if read_pool is not None else CapReadPool() as pool,
     ):
         queue: list[_Document | IngestRecord] = [_read_local(p) for p in local]
         seen: set[str] = set()
