@@ -371,3 +371,23 @@ def running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_cpus_this_process_keeps_busy_itself_do_not_count_against_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
+    for average, runnable, workers in (
+        (0.0, 1, 1),  # idle machine
+        (1.0, 1, 1),  # this process has been busy for a minute, nobody else is: the other core is free
+        (1.0, 2, 0),  # another task runs beside this one, and has been
+        (0.2, 2, 1),  # a task that just woke up: the minute's average says the core is mostly free
+        (1.0, None, 0),  # no /proc/loadavg: the average is all there is
+    ):
+        monkeypatch.setattr(os, "getloadavg", lambda average=average: (average, average, average))
+        monkeypatch.setattr(pool_module, "runnable_tasks", lambda runnable=runnable: runnable)
+        assert spare_workers() == workers, (average, runnable)
+    monkeypatch.undo()
+    if sys.platform == "linux":
+        now = pool_module.runnable_tasks()
+        assert now is not None and now >= 1  # this test's own process is running
