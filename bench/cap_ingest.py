@@ -188,7 +188,7 @@ def one_transaction_runs(
 
 
 def pooled_figures(store: SqliteStore, documents: list[tuple[str, bytes]], passes: int) -> None:
-    from alertcast.cap.pool import CapReadPool, available_cpus, spare_workers
+    from alertcast.cap.pool import CapReadPool, available_cpus, busy_elsewhere, spare_workers
 
     # Measured with a worker per CPU beyond the first, whatever the load; the automatic choice is printed.
     workers = available_cpus() - 1
@@ -197,7 +197,7 @@ def pooled_figures(store: SqliteStore, documents: list[tuple[str, bytes]], passe
         return
     print(
         f"pooled: `alertcast ingest` would start {spare_workers()} worker(s) now "
-        f"(load average {os.getloadavg()[0]:.2f} on {available_cpus()} CPUs)"
+        f"(other work on {busy_elsewhere():.2f} of {available_cpus()} CPUs)"
     )
     # A long-running process (a relay) keeps its workers and ingests bursts: here, one corpus round each.
     with CapReadPool(workers, min_documents=2) as pool:
