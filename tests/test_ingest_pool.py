@@ -391,3 +391,21 @@ def test_the_cpus_this_process_keeps_busy_itself_do_not_count_against_workers(
     if sys.platform == "linux":
         now = pool_module.runnable_tasks()
         assert now is not None and now >= 1  # this test's own process is running
+
+
+def test_a_pool_never_closed_leaves_no_folder_behind() -> None:
+    script = (
+        "from alertcast.cap.pool import CapReadPool\n"
+        "from tests.test_ingest_pool import SAMPLES\n"
+        "docs = [(p.read_bytes(), str(p)) for p in sorted(SAMPLES.glob('*.xml'))] * 4\n"
+        "pool = CapReadPool(1, min_documents=2, start_method='fork')\n"
+        "list(pool.read(docs))\n"
+        "print(pool._folder)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("alertcast-reading-")
+    assert not folder.exists()

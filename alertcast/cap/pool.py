@@ -30,6 +30,7 @@ import pickle
 import shutil
 import signal
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -223,6 +224,8 @@ class CapReadPool:
         context = multiprocessing.get_context("fork" if forking else "spawn")
         self._claims = Claims(context)
         self._folder = tempfile.mkdtemp(prefix="alertcast-reading-")
+        # Removed on close, or at exit for a pool its owner never closed (its daemon workers end then too).
+        weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
         # Frozen across the fork, this process's heap is not walked by the children's collector, so the
         # pages they share with it stay shared. Ctrl-C is blocked while a worker starts, so that one still
         # importing (spawned) is not stopped with a traceback; it ignores Ctrl-C once it runs.
