@@ -51,6 +51,24 @@ BAD_DOCUMENTS = {
 }
 
 
+FRESH_PRELUDE = (
+    "import multiprocessing, time\n"
+    "from alertcast.cap.pool import CapReadPool\n"
+    "from tests.test_ingest_pool import SAMPLES\n"
+    "docs = [(p.read_bytes(), str(p)) for p in sorted(SAMPLES.glob('*.xml'))] * 4\n"
+)
+"""What scripts run in a fresh interpreter start with: one thread, and nothing of this test run's."""
+
+
+def in_fresh_interpreter(body: str) -> str:
+    """Run ``FRESH_PRELUDE`` and ``body`` in a new interpreter; what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PRELUDE + body], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def make_folder(root: Path) -> Path:
     """Samples copied ``COPIES`` times (alerts renamed per copy) plus bad documents: 30+ documents."""
     folder = root / "incoming"
@@ -256,20 +274,12 @@ def test_workers_are_forked_only_where_no_other_thread_runs(tmp_path: Path) -> N
         stop.set()
         beside.join()
     # And in a process of one thread (a fresh interpreter: this one may run others' threads), forked.
-    script = (
-        "import multiprocessing, sys\n"
-        "from alertcast.cap.pool import CapReadPool\n"
-        "from tests.test_ingest_pool import SAMPLES\n"
-        "docs = [(p.read_bytes(), str(p)) for p in sorted(SAMPLES.glob('*.xml'))] * 4\n"
+    kinds = in_fresh_interpreter(
         "with CapReadPool(1, min_documents=2) as pool:\n"
         "    list(pool.read(docs))\n"
         "    print({type(c).__name__ for c in multiprocessing.active_children()})\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "{'ForkProcess'}"
+    assert kinds == "{'ForkProcess'}"
 
 
 def test_few_but_large_documents_are_worth_workers() -> None:
@@ -338,11 +348,7 @@ def test_an_early_stop_then_close_is_prompt_and_workers_end_cleanly(tmp_path: Pa
 
 
 def test_forked_workers_end_when_the_storing_process_is_killed() -> None:
-    script = (
-        "import os, sys, time\n"
-        "from alertcast.cap.pool import CapReadPool\n"
-        "from tests.test_ingest_pool import SAMPLES\n"
-        "docs = [(p.read_bytes(), str(p)) for p in sorted(SAMPLES.glob('*.xml'))] * 4\n"
+    script = FRESH_PRELUDE + (
         "pool = CapReadPool(2, min_documents=2, start_method='fork')\n"
         "list(pool.read(docs))\n"
         "print(' '.join(str(w.process.pid) for w in pool._workers), flush=True)\n"
@@ -394,18 +400,12 @@ def test_the_cpus_this_process_keeps_busy_itself_do_not_count_against_workers(
 
 
 def test_a_pool_never_closed_leaves_no_folder_behind() -> None:
-    script = (
-        "from alertcast.cap.pool import CapReadPool\n"
-        "from tests.test_ingest_pool import SAMPLES\n"
-        "docs = [(p.read_bytes(), str(p)) for p in sorted(SAMPLES.glob('*.xml'))] * 4\n"
-        "pool = CapReadPool(1, min_documents=2, start_method='fork')\n"
-        "list(pool.read(docs))\n"
-        "print(pool._folder)\n"
+    folder = Path(
+        in_fresh_interpreter(
+            "pool = CapReadPool(1, min_documents=2, start_method='fork')\n"
+            "list(pool.read(docs))\n"
+            "print(pool._folder)\n"
+        )
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    folder = Path(done.stdout.strip())
     assert folder.name.startswith("alertcast-reading-")
     assert not folder.exists()
