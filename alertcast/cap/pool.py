@@ -7,10 +7,11 @@ reading within milliseconds and shares the compiled schemas), else spawned (a fe
 import the reader; a lock held by another thread must never be forked).
 
 Workers claim chunks of a batch from its front; this process, which stores each result as its turn comes,
-claims from the back whenever the chunk it needs next is not ready (:mod:`alertcast.cap.pool_worker`).
-Nobody waits while work is left, and a worker still starting costs nothing: it just claims nothing yet.
-Small batches (under ``MIN_DOCUMENTS`` and ``MIN_BYTES``), single-CPU machines and machines whose other CPUs are busy (by
-the load average) do not start a pool at all.
+claims too whenever the chunk it needs next is not ready: that chunk itself if nobody has taken it, else
+the last free one (:mod:`alertcast.cap.pool_worker`). Nobody waits while work is left, and a worker still
+starting costs nothing: it just claims nothing yet. A batch reaches the workers as a file, so no worker
+can block this process on a full pipe. Small batches (under ``MIN_DOCUMENTS`` and ``MIN_BYTES``),
+single-CPU machines and machines whose other CPUs are busy do not start a pool at all.
 
 Whatever goes wrong in a worker, no document is lost and nothing new reaches the user: a chunk a worker
 could not read or send is read here, and a worker that dies or stalls (or dies holding the claims' lock)

@@ -1,10 +1,10 @@
 """The reading workers' side of :mod:`alertcast.cap.pool`: chunks, shared claims, and the worker loop.
 
-A batch is cut into chunks of consecutive documents. Workers claim chunks from the front of the batch
-and the storing process claims them from the back whenever the one it needs next is not ready, through
-three integers in shared memory under one lock; nothing else is ever waited on, so whoever is free reads,
-a worker that is still starting simply claims nothing yet, and the two sides meet wherever the costs of
-the batch put them.
+A batch is cut into chunks of consecutive documents. Workers claim chunks from the front of the batch;
+the storing process, whenever the one it needs next is not ready, claims that one if nobody has, else
+the last free one; all through three integers in shared memory under one lock. Nothing else is waited
+on, so whoever is free reads, a worker that is still starting simply claims nothing yet, and the two
+sides meet wherever the costs of the batch put them.
 """
 
 from __future__ import annotations
