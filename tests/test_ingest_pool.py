@@ -347,15 +347,21 @@ def test_an_early_stop_then_close_is_prompt_and_workers_end_cleanly(tmp_path: Pa
     assert children and all(child.exitcode == 0 for child in children)
 
 
-def test_forked_workers_end_when_the_storing_process_is_killed() -> None:
+def test_forked_workers_end_when_the_storing_process_is_killed(tmp_path: Path) -> None:
     script = FRESH_PRELUDE + (
         "pool = CapReadPool(2, min_documents=2, start_method='fork')\n"
         "list(pool.read(docs))\n"
         "print(' '.join(str(w.process.pid) for w in pool._workers), flush=True)\n"
         "time.sleep(60)\n"
     )
+    # Killed, it cannot remove its batch folder: let that be in this test's own folder.
     with subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     ) as storing:
         try:
             assert storing.stdout is not None
