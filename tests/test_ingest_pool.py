@@ -415,3 +415,30 @@ def test_a_pool_never_closed_leaves_no_folder_behind() -> None:
     )
     assert folder.name.startswith("alertcast-reading-")
     assert not folder.exists()
+
+
+def test_a_worker_that_finds_its_batch_gone_takes_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch can end (its file removed) before a worker opens it; the worker must still be counted idle
+    and be handed the next batch, not be taken for busy from then on."""
+    docs = documents(make_folder(tmp_path)) * 4
+    expected = [read_cap(data, source=source) for data, source in docs]
+    parent = os.getpid()
+    real = pool_worker._batch_chunks
+    missed: list[str] = []  # per process: a forked worker starts with its own empty copy
+
+    def first_one_gone(path: str) -> object:
+        if os.getpid() != parent and not missed:
+            missed.append(path)
+            return None
+        return real(path)
+
+    monkeypatch.setattr(pool_worker, "_batch_chunks", first_one_gone)
+    with CapReadPool(1, min_documents=2, start_method="fork") as pool:
+        assert list(pool.read(docs)) == expected  # read here: the worker took no part
+        before = pool.pooled_documents
+        time.sleep(0.5)  # the worker has long said it is done with the first batch
+        assert list(pool.read(docs)) == expected
+        assert pool.pooled_documents > before
+        assert not pool.broken

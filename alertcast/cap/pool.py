@@ -159,7 +159,10 @@ class CapReadPool:
         self._workers: list[_Worker] = []
         self._claims: Claims | None = None
         self._folder: str | None = None
-        """Where each batch is written for the workers to load (removed on close)."""
+        """Where each batch is written for the workers to load."""
+        self._remove_folder: Callable[[], object] = lambda: None
+        """Removes it: on close, or at exit for a pool its owner never closed (its daemon workers end then
+        too)."""
         self._batch = 0
         self._open = False
         self._chunks: list[list[Document]] = []
@@ -186,9 +189,7 @@ class CapReadPool:
             with contextlib.suppress(OSError):
                 worker.commands.send(None)
         self._stop_workers(kill=False)
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        self._remove_folder()
 
     def read(self, documents: Sequence[Document]) -> Iterator[CapReadResult]:
         """One result per document, in input order, each as soon as it and all before it are read.
@@ -225,8 +226,7 @@ class CapReadPool:
         context = multiprocessing.get_context("fork" if forking else "spawn")
         self._claims = Claims(context)
         self._folder = tempfile.mkdtemp(prefix="alertcast-reading-")
-        # Removed on close, or at exit for a pool its owner never closed (its daemon workers end then too).
-        weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
+        self._remove_folder = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
         # Frozen across the fork, this process's heap is not walked by the children's collector, so the
         # pages they share with it stay shared. Ctrl-C is blocked while a worker starts, so that one still
         # importing (spawned) is not stopped with a traceback; it ignores Ctrl-C once it runs.
@@ -276,9 +276,10 @@ class CapReadPool:
         # The batch goes to the workers as a file: a message bigger than a pipe's buffer would block here
         # for as long as a worker did not read it.
         with open(self._batch_path(), "wb") as file:
-            pickle.dump((self._batch, self._chunks, self.max_bytes), file, pickle.HIGHEST_PROTOCOL)
+            pickle.dump((self._chunks, self.max_bytes), file, pickle.HIGHEST_PROTOCOL)
         self._open = True
-        if self._claimed(lambda claims: claims.open(self._batch, len(self._chunks))) is None:
+        self._claimed(lambda claims: claims.open(self._batch, len(self._chunks)))
+        if self._broken:  # the claims' lock was lost: this batch is read here
             return self._batch
         self._poll(timeout=0)  # workers that finished the last batch since are idle again
         for worker in list(self._workers):
@@ -310,7 +311,9 @@ class CapReadPool:
 
     def _hand_batch(self, worker: _Worker) -> None:
         try:
-            worker.commands.send(self._batch_path())
+            # Its number too: a worker that finds the file gone (the batch ended first) still says it is
+            # done with that batch, and so is counted idle again.
+            worker.commands.send((self._batch, self._batch_path()))
         except OSError as error:
             self._give_up(f"a CAP reading worker stopped ({error})")
             return

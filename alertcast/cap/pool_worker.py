@@ -126,8 +126,9 @@ class Claims:
             self._lock.release()
 
 
-def _batch_chunks(path: str) -> tuple[int, list[list[Document]], int] | None:
-    """The batch the storing process wrote to ``path``; None when it has already ended (file removed)."""
+def _batch_chunks(path: str) -> tuple[list[list[Document]], int] | None:
+    """The chunks and size limit of the batch written to ``path``; None when it has already ended (the
+    storing process removed the file before this worker got to it)."""
     try:
         with open(path, "rb") as file:
             return pickle.load(file)  # type: ignore[no-any-return]
@@ -145,7 +146,7 @@ def serve(
     """A worker's whole life: say it is ready, then for each batch it is told of claim, read and send
     until nothing is left, and say so. Ends when told to (None), or when the storing process is gone.
 
-    A batch comes as the path of a file holding it, never through the pipe: a message bigger than the
+    A batch comes as its number and the path of a file holding it, never through the pipe: a message bigger than the
     pipe's buffer would block the storing process for as long as this worker did not read. Results go out
     through a thread of the worker's own, so it reads on while the storing process is busy storing rather
     than taking them in (a pipe holds only 64 KB; one national alert is more). ``inherited`` are the
@@ -186,10 +187,12 @@ def _serve_batches(
             return
         if message is None:
             return
-        batch = _batch_chunks(message)
-        if batch is None:
+        number, path = message
+        batch = _batch_chunks(path)
+        if batch is None:  # the batch ended before this worker got to it: nothing to claim
+            outbox.put(pickle.dumps((number, None, None)))
             continue
-        number, chunks, max_bytes = batch
+        chunks, max_bytes = batch
         while (index := claims.front(number)) is not None:
             try:
                 payload = pickle.dumps(
