@@ -60,8 +60,8 @@ MIN_BYTES = 2_000_000
 """Batches of fewer documents than ``MIN_DOCUMENTS`` and fewer bytes than this are read in this process.
 Starting workers (a fork, and the pages both processes then copy) costs about as much as reading 90
 documents of the CAP corpus (1.5 MB). Measured on two cores, one ingest with a fresh pool against one
-in-process: 49 documents 118-131 ms against 78-109, the 98-document corpus 165-187 against 178-207,
-twice that 268-291 against 343-369."""
+in-process: 49 documents 118-150 ms against 78-112, the 98-document corpus 165-187 against 178-220,
+twice that 265-291 against 343-369."""
 MAX_WORKERS = 4
 STALL_SECONDS = 120.0
 """Workers that deliver nothing this long while owing results are given up (reading one chunk takes
