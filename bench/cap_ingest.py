@@ -10,7 +10,7 @@ run, as ``alertcast ingest`` does), and the same documents again, now all duplic
 Runs stored in one transaction keep the garbage collector off the settled heap, as ``alertcast ingest``
 does (``settled_heap``). Last, the pooled figures (:class:`~alertcast.cap.pool.CapReadPool`, one worker
 per CPU beyond the first, whatever the load; the number ``alertcast ingest`` would start now, which
-counts the load average, is printed too), documents read in workers and here, stored here in input order,
+counts other work, is printed too), documents read in workers and here, stored here in input order,
 one transaction per run: with workers kept from batch to batch, a corpus round per batch (as a
 long-running process ingests bursts; like the figures above, warm-up excluded), and one ingest of a folder
 of four corpus rounds (big enough that ``alertcast ingest`` starts workers; the repeats are duplicates),
